@@ -1,0 +1,12 @@
+"""attention-dynamics: metastability in self-attention dynamics on the sphere."""
+from importlib.metadata import PackageNotFoundError, version as _version
+
+from .dynamics import MODELS, energy, project_tangent, velocity
+from .simulate import SimulationResult, simulate
+
+try:
+    __version__ = _version("attention-dynamics")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0.0.0+unknown"
+
+__all__ = ["MODELS", "SimulationResult", "energy", "project_tangent", "simulate", "velocity", "__version__"]

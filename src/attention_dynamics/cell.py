@@ -1,0 +1,270 @@
+"""One grid cell of a sweep: all its seeds, run in one process, written as Parquet tables.
+
+This is what a Snakemake job calls. A *cell* is a dict of parameters (see
+``CELL_DEFAULTS``); the simulations of a cell differ only by their seed index.
+
+Seeds
+-----
+The random stream of simulation (cell, seed index s) is
+``numpy.random.SeedSequence(entropy=base_seed, spawn_key=(h, s))`` where ``h`` is the first
+8 bytes of the SHA-256 of the cell's canonical JSON *without β and without the solver
+settings* (``seed_key``). Hence the same seed index gives the same initial data at every
+β of a sweep (common random numbers, which sharpens fits in β), and adding a β value, a
+seed or another cell never changes the numbers of the others.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import initial
+from .simulate import EVENT_COLUMNS, LIFETIME_COLUMNS, TRAJECTORY_COLUMNS, simulate
+from .theory import escape_theorem_gamma, escape_time_lower_bound
+
+__all__ = [
+    "CELL_DEFAULTS", "PARAM_COLUMNS", "RUN_COLUMNS", "canonical_cell", "cell_id", "seed_sequence",
+    "make_initial_data", "run_one", "run_cell", "TABLES",
+]
+
+CELL_DEFAULTS: dict = {
+    "model": "usa",          # "sa" | "usa" (GKPR24 time convention)
+    "init": "caps",          # "caps" | "gaussian" | "uniform"
+    "d": 3,
+    "n": 64,
+    "k": 4,
+    "beta": 10.0,
+    "eps": 1e-3,             # caps: radius in 1 − cos units
+    "centres": "circle",     # caps/gaussian: "circle" (great circle) | "random"
+    "spacing": None,         # circle: angle between consecutive centres (rad); None = 2π/k
+    "min_angle": 0.5,        # random centres: minimum pairwise angle (rad)
+    "masses": None,          # per-cluster masses (counts or fractions); None = equal
+    "r": 1.0,                # gaussian: centre radius √r
+    "sigma": 0.05,           # gaussian: standard deviation
+    "t_max": 1e20,
+    "theta_c": 0.1,
+    "delta": 1e-4,
+    "rtol": 1e-11,
+    "atol": 1e-13,
+    "per_decade": 8,
+}
+# keys that do not change the initial data, hence are left out of the seed key
+_NOT_IN_SEED = {"beta", "model", "t_max", "theta_c", "delta", "rtol", "atol", "per_decade"}
+
+PARAM_COLUMNS = {
+    "sweep": "sweep name from the config",
+    "cell_id": "hash of the cell's parameters (12 hex digits)",
+    "model": "sa or usa (usa in GKPR24's time convention e^{β(⟨x,y⟩−1)}/n)",
+    "init": "initial data: caps, gaussian or uniform",
+    "d": "ambient dimension (points on S^{d−1})",
+    "n": "number of particles",
+    "k": "number of caps / mixture components (1 for uniform)",
+    "beta": "inverse temperature β",
+    "eps": "cap radius ε in 1 − cos units (caps only)",
+    "spacing": "angle between consecutive great-circle centres (rad; NaN = 2π/k)",
+    "t_max": "horizon of the simulation",
+    "theta_c": "single-linkage angle defining clusters (rad)",
+    "delta": "collapse radius δ (chordal)",
+    "seed": "seed index within the cell",
+}
+RUN_COLUMNS = {
+    **PARAM_COLUMNS,
+    "status": "ok, failed (numerical fault, see reason) or error (exception, see reason)",
+    "reason": "why the run failed; empty when status is ok",
+    "escape_time": "first exit of a particle from its doubled cap S_q(2ε) (NaN if none before t_end)",
+    "escape_censored": "True if caps were given but no particle left its doubled cap before the run ended",
+    "first_merge_time": "time of the first merge (NaN if none)",
+    "n_merges": "number of merges recorded",
+    "censored": "True if t_max was reached while more than one cluster remained",
+    "t_end": "time the run stopped (all mass in one point, or t_max)",
+    "n_clusters_initial": "single-linkage cluster count at t = 0",
+    "n_clusters_final": "single-linkage cluster count at t_end",
+    "d_min": "smallest angle between centres (rad; NaN for uniform data)",
+    "alpha": "cap separation α(ε) = cos(max(D_min − 2 arccos(1−2ε), 0)) (caps only)",
+    "escape_gamma": "γ = 1 − α − 8ε − log(2n²/ε)/β; the escape lower bound holds when γ > 0",
+    "escape_bound": "GKPR24 lower bound T₂ = (ε/n) e^{(1−α)β} on the escape time",
+    "wall_seconds": "wall-clock seconds of this simulation",
+    "n_steps": "accepted + rejected solver steps",
+    "n_rhs": "vector-field evaluations",
+    "n_restarts": "solver restarts (collapses, merges, local-time resets)",
+    "n_collapses": "collapse operations (groups within δ replaced by weighted points)",
+    "max_norm_error": "largest | |x| − 1 | seen at a step end before renormalisation",
+}
+KEY_COLUMNS = {"sweep": PARAM_COLUMNS["sweep"], "cell_id": PARAM_COLUMNS["cell_id"],
+               "beta": PARAM_COLUMNS["beta"], "seed": PARAM_COLUMNS["seed"]}
+TABLES = {
+    "runs": RUN_COLUMNS,
+    "events": {**KEY_COLUMNS, **EVENT_COLUMNS},
+    "lifetimes": {**KEY_COLUMNS, **LIFETIME_COLUMNS},
+    "trajectories": {**KEY_COLUMNS, **TRAJECTORY_COLUMNS},
+}
+
+
+def canonical_cell(cell: dict) -> dict:
+    """The cell with defaults filled in, values normalised to plain JSON types."""
+    unknown = set(cell) - set(CELL_DEFAULTS) - {"sweep"}
+    if unknown:
+        raise ValueError(f"unknown cell keys {sorted(unknown)}; allowed: {sorted(CELL_DEFAULTS)}")
+    out = {**CELL_DEFAULTS, **cell}
+    for key in ("d", "n", "k", "per_decade"):
+        out[key] = int(out[key])
+    for key in ("beta", "eps", "min_angle", "r", "sigma", "t_max", "theta_c", "delta", "rtol", "atol"):
+        out[key] = float(out[key])
+    if out["spacing"] is not None:
+        out["spacing"] = float(out["spacing"])
+    if out["masses"] is not None:
+        out["masses"] = [float(m) for m in out["masses"]]
+    if out["init"] == "uniform":
+        out["k"] = 1
+    return out
+
+
+def _digest(obj) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def cell_id(cell: dict) -> str:
+    c = canonical_cell(cell)
+    c.pop("sweep", None)
+    return _digest(c)[:12]
+
+
+def seed_sequence(cell: dict, seed: int, base_seed: int = 0) -> np.random.SeedSequence:
+    """The random stream of (cell, seed index): independent of β and solver settings."""
+    c = canonical_cell(cell)
+    key = {k: v for k, v in c.items() if k not in _NOT_IN_SEED and k != "sweep"}
+    h = int(_digest(key)[:16], 16)
+    return np.random.SeedSequence(entropy=int(base_seed), spawn_key=(h, int(seed)))
+
+
+def make_initial_data(cell: dict, rng: np.random.Generator) -> initial.InitialData:
+    c = canonical_cell(cell)
+    n, d, k = c["n"], c["d"], c["k"]
+    if c["init"] == "uniform":
+        return initial.uniform(n, d, rng)
+    if c["centres"] == "random":
+        centres = initial.random_centres(k, d, c["min_angle"], rng)
+    elif c["centres"] == "circle":
+        centres = initial.great_circle_centres(k, d, c["spacing"])
+    else:
+        raise ValueError(f"centres must be 'circle' or 'random', got {c['centres']!r}")
+    if c["init"] == "caps":
+        return initial.caps(n, d, k, c["eps"], rng, centres=centres, masses=c["masses"])
+    if c["init"] == "gaussian":
+        return initial.gaussian_mixture(n, d, k, c["r"], c["sigma"], rng, centres=centres, masses=c["masses"])
+    raise ValueError(f"init must be one of caps, gaussian, uniform; got {c['init']!r}")
+
+
+def _min_centre_angle(centres) -> float:
+    if centres is None or len(centres) < 2:
+        return float("nan")
+    g = np.clip(centres @ centres.T, -1.0, 1.0)
+    np.fill_diagonal(g, -1.0)
+    return float(np.arccos(g.max()))
+
+
+def run_one(cell: dict, seed: int, base_seed: int = 0):
+    """Run simulation ``seed`` of ``cell``; returns (run row, events, lifetimes, trajectory).
+
+    Never raises for a numerical fault or an exception inside the simulation: the run
+    is returned with status "failed"/"error" and the reason.
+    """
+    c = canonical_cell(cell)
+    rng = np.random.default_rng(seed_sequence(c, seed, base_seed))
+    data = make_initial_data(c, rng)
+    params = {
+        "sweep": c.get("sweep", ""), "cell_id": cell_id(c), "model": c["model"], "init": c["init"],
+        "d": c["d"], "n": c["n"], "k": c["k"], "beta": c["beta"],
+        "eps": c["eps"] if c["init"] == "caps" else float("nan"),
+        "spacing": float("nan") if c["spacing"] is None else c["spacing"],
+        "t_max": c["t_max"], "theta_c": c["theta_c"], "delta": c["delta"], "seed": int(seed),
+    }
+    row = dict(params)
+    d_min = _min_centre_angle(data.centres)
+    row["d_min"] = d_min
+    if c["init"] == "caps" and c["k"] >= 2:
+        alpha = initial.cap_separation(data.centres, c["eps"])
+        row["alpha"] = alpha
+        row["escape_gamma"] = float(escape_theorem_gamma(alpha, c["eps"], c["n"], c["beta"]))
+        row["escape_bound"] = float(escape_time_lower_bound(alpha, c["eps"], c["n"], c["beta"]))
+    else:
+        row["alpha"] = row["escape_gamma"] = row["escape_bound"] = float("nan")
+    kwargs = {}
+    if c["init"] == "caps":
+        kwargs = dict(cap_centres=data.centres, cap_eps=c["eps"], cap_labels=data.labels)
+    from .simulate import default_record_times
+
+    t0 = time.perf_counter()
+    try:
+        res = simulate(data.x, beta=c["beta"], model=c["model"], t_max=c["t_max"], theta_c=c["theta_c"],
+                       delta=c["delta"], rtol=c["rtol"], atol=c["atol"],
+                       record_times=default_record_times(c["t_max"], c["per_decade"]), **kwargs)
+    except Exception as exc:  # recorded, never fatal for the sweep
+        row.update(status="error", reason=f"{type(exc).__name__}: {exc}", escape_time=float("nan"),
+                   escape_censored=False, first_merge_time=float("nan"), n_merges=0, censored=False,
+                   t_end=float("nan"), n_clusters_initial=-1, n_clusters_final=-1,
+                   wall_seconds=time.perf_counter() - t0, n_steps=0, n_rhs=0, n_restarts=0,
+                   n_collapses=0, max_norm_error=float("nan"))
+        empty = {name: pd.DataFrame(columns=list(cols)) for name, cols in TABLES.items() if name != "runs"}
+        return row, empty["events"], empty["lifetimes"], empty["trajectories"]
+    st = res.stats
+    row.update(
+        status=res.status, reason=res.reason, escape_time=res.escape_time, escape_censored=res.escape_censored,
+        first_merge_time=res.first_merge_time, n_merges=len(res.events), censored=res.censored,
+        t_end=res.t_end, n_clusters_initial=int(res.trajectory["n_clusters"].iloc[0]),
+        n_clusters_final=res.n_clusters_final, wall_seconds=time.perf_counter() - t0,
+        n_steps=st["n_steps"], n_rhs=st["n_rhs"], n_restarts=st["n_restarts"],
+        n_collapses=st["n_collapses"], max_norm_error=st["max_norm_error"])
+    key = {k: params[k] for k in KEY_COLUMNS}
+
+    def keyed(df):
+        return pd.concat([pd.DataFrame({k: [v] * len(df) for k, v in key.items()}), df.reset_index(drop=True)],
+                         axis=1)
+
+    return row, keyed(res.events), keyed(res.lifetimes), keyed(res.trajectory)
+
+
+def _typed(df: pd.DataFrame, columns: dict) -> pd.DataFrame:
+    df = df.reindex(columns=list(columns))
+    for col in df.columns:
+        if df[col].dtype == object and col not in ("sweep", "cell_id", "model", "init", "status", "reason"):
+            df[col] = pd.to_numeric(df[col])
+    return df
+
+
+def run_cell(cell: dict, seeds, out: dict[str, str] | str, *, base_seed: int = 0, meta: dict | None = None,
+             log=None) -> dict[str, pd.DataFrame]:
+    """Run every seed of ``cell`` and write runs/events/lifetimes/trajectories Parquet tables.
+
+    ``seeds`` is a count or a list of seed indices; ``out`` is a folder (files named
+    ``<table>.parquet``) or a dict table -> path. Each file is written atomically.
+    """
+    from .io import write_table
+
+    seeds = list(range(seeds)) if isinstance(seeds, (int, np.integer)) else [int(s) for s in seeds]
+    rows, parts = [], {"events": [], "lifetimes": [], "trajectories": []}
+    for s in seeds:
+        row, ev, lt, tr = run_one(cell, s, base_seed)
+        rows.append(row)
+        parts["events"].append(ev); parts["lifetimes"].append(lt); parts["trajectories"].append(tr)
+        if log is not None:
+            print(f"seed={s} status={row['status']} first_merge={row['first_merge_time']:.6g} "
+                  f"escape={row['escape_time']:.6g} wall={row['wall_seconds']:.3f}s {row['reason']}",
+                  file=log, flush=True)
+    tables = {"runs": _typed(pd.DataFrame(rows), RUN_COLUMNS)}
+    for name, dfs in parts.items():
+        dfs = [df for df in dfs if len(df)]
+        tables[name] = _typed(pd.concat(dfs, ignore_index=True) if dfs else pd.DataFrame(), TABLES[name])
+    paths = {name: str(Path(out) / f"{name}.parquet") for name in TABLES} if isinstance(out, (str, Path)) else out
+    extra = dict(meta or {})
+    extra.setdefault("cell", canonical_cell(cell))
+    from .io import provenance
+
+    prov = provenance(**extra)
+    for name, df in tables.items():
+        write_table(df, paths[name], columns_doc=TABLES[name], meta=prov)
+    return tables
