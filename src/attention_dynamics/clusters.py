@@ -6,6 +6,7 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 
 __all__ = [
+    "components",
     "single_linkage_labels",
     "cluster_centres",
     "min_intercluster_angle",
@@ -14,26 +15,45 @@ __all__ = [
 ]
 
 
+def components(adj: np.ndarray) -> tuple[int, np.ndarray]:
+    """Connected components of a symmetric boolean adjacency matrix (diagonal ignored).
+
+    Small graphs use min-label propagation with pointer jumping (numpy only, no sparse
+    conversion overhead); large ones scipy's ``connected_components``. Labels are
+    numbered in order of first appearance.
+    """
+    m = adj.shape[0]
+    if m <= 128:
+        lab = np.arange(m)
+        big = np.int64(m)
+        while True:
+            new = np.minimum(np.where(adj, lab[None, :], big).min(axis=1), lab)
+            new = new[new]
+            if np.array_equal(new, lab):
+                break
+            lab = new
+    else:
+        _, lab = connected_components(csr_matrix(adj), directed=False)
+    lab = _canonical(lab)
+    return int(lab.max()) + 1, lab
+
+
 def single_linkage_labels(x: np.ndarray, theta_c: float) -> tuple[int, np.ndarray]:
     """Connected components of the graph {i ~ j : angle(x_i, x_j) < θ_c}.
 
     Returns ``(count, labels)``; labels are numbered in order of first appearance.
     """
-    m = x.shape[0]
-    if m == 1:
+    if x.shape[0] == 1:
         return 1, np.zeros(1, dtype=np.int64)
-    g = x @ x.T
-    adj = g > np.cos(theta_c)
-    count, labels = connected_components(csr_matrix(adj), directed=False)
-    return int(count), _canonical(labels)
+    return components(x @ x.T > np.cos(theta_c))
 
 
 def _canonical(labels: np.ndarray) -> np.ndarray:
-    _, first = np.unique(labels, return_index=True)
-    order = np.argsort(first)
-    remap = np.empty(order.size, dtype=np.int64)
-    remap[order] = np.arange(order.size)
-    return remap[labels]
+    """Relabel arbitrary integer labels as 0, 1, … in order of first appearance."""
+    _, first, inverse = np.unique(labels, return_index=True, return_inverse=True)
+    rank = np.empty(first.size, dtype=np.int64)
+    rank[np.argsort(first)] = np.arange(first.size)
+    return rank[inverse.ravel()]
 
 
 def weighted_mean_direction(x: np.ndarray, mass: np.ndarray) -> np.ndarray:
@@ -78,8 +98,7 @@ def collapse_close_points(x: np.ndarray, mass: np.ndarray, delta: float):
     close = g > 1.0 - 0.5 * delta * delta
     if not close.any():
         return None
-    count, group = connected_components(csr_matrix(close), directed=False)
-    group = _canonical(group)
+    count, group = components(close)
     sums = np.zeros((count, x.shape[1]))
     np.add.at(sums, group, mass[:, None] * x)
     new_mass = np.bincount(group, weights=mass, minlength=count)

@@ -25,10 +25,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy.integrate import DOP853
+from .stepper import PredictiveDOP853
 from scipy.optimize import brentq
 
-from .clusters import collapse_close_points, min_intercluster_angle, single_linkage_labels
+from .clusters import collapse_close_points, components, min_intercluster_angle, single_linkage_labels
 from .dynamics import MODELS, energy, velocity
 
 __all__ = ["simulate", "SimulationResult", "EVENT_COLUMNS", "TRAJECTORY_COLUMNS", "LIFETIME_COLUMNS"]
@@ -167,7 +167,22 @@ class _Run:
         self.x, self.mass = x, mass
         self.point_of = np.arange(x.shape[0])  # original particle -> current point
         self.t_off = 0.0
-        self.count, self.labels = single_linkage_labels(x, theta_c)
+        self.relabel(x @ x.T > self.cos_c)
+
+    def relabel(self, adj):
+        """Recompute clusters from the θ_c-adjacency ``adj`` of the current points."""
+        self.adj = adj
+        self.count, self.labels = components(adj)
+        self.cross = self.labels[:, None] != self.labels[None, :]
+
+    def update_clusters(self, adj):
+        """Clusters at a step end. Labels can only change if a pair of different clusters
+        came within θ_c (merge) or an edge was lost (possible split): otherwise reuse them."""
+        if adj.shape == self.adj.shape and not (adj & self.cross).any() and not (self.adj & ~adj).any():
+            self.adj = adj
+            return False
+        self.relabel(adj)
+        return True
 
     def fun(self, t, y):
         return velocity(y.reshape(self.mass.size, -1), self.mass, self.beta, self.model).ravel()
@@ -279,7 +294,7 @@ def simulate(x0, *, beta: float, model: str = "usa", t_max: float = 1e20, masses
         return bool(g.min() > 1.0 - 0.5 * delta * delta)
 
     def new_solver(first_step=None):
-        return DOP853(run.fun, 0.0, run.x.ravel().copy(), t_max - run.t_off, rtol=rtol, atol=atol,
+        return PredictiveDOP853(run.fun, 0.0, run.x.ravel().copy(), t_max - run.t_off, rtol=rtol, atol=atol,
                       first_step=first_step)
 
     solver = new_solver()
@@ -321,11 +336,12 @@ def simulate(x0, *, beta: float, model: str = "usa", t_max: float = 1e20, masses
                     if cap_margin(at(t0), pc) > 0 else t0
                 escape_time = run.t_off + te
         # --- merges
-        count1, labels1 = single_linkage_labels(x1, theta_c)
+        old, old_count = run.labels, run.count
+        run.update_clusters(x1 @ x1.T > run.cos_c)
+        count1, labels1 = run.count, run.labels
         merged_any = False
-        old = run.labels
         merges = []
-        for c in range(count1):
+        for c in range(count1 if labels1 is not old else 0):
             comps = np.unique(old[labels1 == c])
             if comps.size < 2:
                 continue
@@ -343,9 +359,9 @@ def simulate(x0, *, beta: float, model: str = "usa", t_max: float = 1e20, masses
         if merges:
             merged_any = True
             merges.sort()
-            root = np.arange(run.count)  # union-find over the clusters at t0
+            root = np.arange(old_count)  # union-find over the clusters at t0
             lab_p = old[run.point_of]  # cluster at t0 of every original particle
-            count_now = run.count
+            count_now = old_count
             for tm, a, b in merges:
                 ra, rb = _find(root, a), _find(root, b)
                 if ra == rb:
@@ -369,7 +385,6 @@ def simulate(x0, *, beta: float, model: str = "usa", t_max: float = 1e20, masses
                 cm = np.bincount(_roots(root)[lab_p], weights=run.mass0) / run.n_total
                 plateaus.append(dict(n_clusters=count_now, t_open=tg, sum_mass_sq=float(cm @ cm),
                                      snap=(xs.copy(), run.point_of.copy())))
-        run.count, run.labels = count1, labels1
         # --- trajectory samples inside (t0, t1]
         while rec_i < rec.size and rec[rec_i] - run.t_off <= t1:
             sample(at(max(rec[rec_i] - run.t_off, t0)), rec[rec_i]); rec_i += 1
@@ -381,8 +396,7 @@ def simulate(x0, *, beta: float, model: str = "usa", t_max: float = 1e20, masses
             if res is not None:
                 run.x, run.mass, group = res
                 run.point_of = group[run.point_of]
-                run.labels = np.zeros(run.mass.size, dtype=np.int64)
-                run.labels[group] = labels1
+                run.relabel(run.x @ run.x.T > run.cos_c)
                 stats["n_collapses"] += 1
                 pc = point_caps()
                 restart = True
