@@ -27,7 +27,7 @@ from .simulate import EVENT_COLUMNS, LIFETIME_COLUMNS, TRAJECTORY_COLUMNS, simul
 from .theory import escape_theorem_gamma, escape_time_lower_bound
 
 __all__ = [
-    "CELL_DEFAULTS", "PARAM_COLUMNS", "RUN_COLUMNS", "canonical_cell", "cell_id", "seed_sequence",
+    "CELL_DEFAULTS", "PARAM_COLUMNS", "RUN_COLUMNS", "canonical_cell", "validate_cell", "cell_id", "seed_sequence",
     "make_initial_data", "run_one", "run_cell", "TABLES",
 ]
 
@@ -104,23 +104,70 @@ TABLES = {
 }
 
 
-def canonical_cell(cell: dict) -> dict:
-    """The cell with defaults filled in, values normalised to plain JSON types."""
+def _number(cell: dict, key: str, kind, lo=None, hi=None, lo_open=True, hi_open=True, what=""):
+    val = cell[key]
+    if isinstance(val, bool) or not isinstance(val, (int, float, np.integer, np.floating)):
+        raise ValueError(f"{key} must be a {kind.__name__} {what}, got {val!r}")
+    if kind is int and float(val) != int(val):
+        raise ValueError(f"{key} must be an integer {what}, got {val!r}")
+    val = kind(val)
+    if not np.isfinite(val):
+        raise ValueError(f"{key} must be finite, got {val!r}")
+    bad_lo = lo is not None and (val <= lo if lo_open else val < lo)
+    bad_hi = hi is not None and (val >= hi if hi_open else val > hi)
+    if bad_lo or bad_hi:
+        lo_s = "-inf" if lo is None else f"{lo:g}"
+        hi_s = "inf" if hi is None else f"{hi:g}"
+        rng = f"{'(' if lo_open else '['}{lo_s}, {hi_s}{')' if hi_open else ']'}"
+        raise ValueError(f"{key} must be in {rng}{' ' + what if what else ''}, got {val!r}")
+    return val
+
+
+def validate_cell(cell: dict) -> dict:
+    """Check every parameter of a cell; raise ValueError naming the key and what is allowed.
+
+    Returns the cell with defaults filled in and values converted to plain types.
+    """
     unknown = set(cell) - set(CELL_DEFAULTS) - {"sweep"}
     if unknown:
-        raise ValueError(f"unknown cell keys {sorted(unknown)}; allowed: {sorted(CELL_DEFAULTS)}")
-    out = {**CELL_DEFAULTS, **cell}
-    for key in ("d", "n", "k", "per_decade"):
-        out[key] = int(out[key])
-    for key in ("beta", "eps", "min_angle", "r", "sigma", "t_max", "theta_c", "delta", "rtol", "atol"):
-        out[key] = float(out[key])
-    if out["spacing"] is not None:
-        out["spacing"] = float(out["spacing"])
-    if out["masses"] is not None:
-        out["masses"] = [float(m) for m in out["masses"]]
-    if out["init"] == "uniform":
-        out["k"] = 1
-    return out
+        raise ValueError(f"unknown cell key(s) {sorted(unknown)}; allowed keys: {sorted(CELL_DEFAULTS)}")
+    c = {**CELL_DEFAULTS, **cell}
+    if c["model"] not in ("sa", "usa"):
+        raise ValueError(f"model must be one of ['sa', 'usa'], got {c['model']!r}")
+    if c["init"] not in ("caps", "gaussian", "uniform"):
+        raise ValueError(f"init must be one of ['caps', 'gaussian', 'uniform'], got {c['init']!r}")
+    if c["centres"] not in ("circle", "random"):
+        raise ValueError(f"centres must be one of ['circle', 'random'], got {c['centres']!r}")
+    c["d"] = _number(c, "d", int, 2, lo_open=False, what="(points on S^(d-1))")
+    c["n"] = _number(c, "n", int, 1, lo_open=False)
+    c["k"] = 1 if c["init"] == "uniform" else _number(c, "k", int, 1, lo_open=False)
+    if c["n"] < c["k"]:
+        raise ValueError(f"n must be >= k (each cap needs a particle), got n={c['n']}, k={c['k']}")
+    c["beta"] = _number(c, "beta", float, 0.0)
+    c["eps"] = _number(c, "eps", float, 0.0, 1.0, what="(cap radius in 1 - cos units)")
+    c["min_angle"] = _number(c, "min_angle", float, 0.0, np.pi, hi_open=False)
+    c["r"] = _number(c, "r", float, 0.0, lo_open=False)
+    c["sigma"] = _number(c, "sigma", float, 0.0)
+    c["t_max"] = _number(c, "t_max", float, 0.0)
+    c["theta_c"] = _number(c, "theta_c", float, 0.0, np.pi, what="(radians)")
+    c["delta"] = _number(c, "delta", float, 0.0, 2 * np.sin(c["theta_c"] / 2),
+                         what="(chordal collapse radius, below the chord of theta_c)")
+    c["rtol"] = _number(c, "rtol", float, 0.0, 1.0)
+    c["atol"] = _number(c, "atol", float, 0.0)
+    c["per_decade"] = _number(c, "per_decade", int, 1, lo_open=False)
+    if c["spacing"] is not None:
+        c["spacing"] = _number(c, "spacing", float, 0.0, what="(radians)")
+    if c["masses"] is not None:
+        ms = c["masses"]
+        if not isinstance(ms, (list, tuple)) or len(ms) != c["k"]:
+            raise ValueError(f"masses must be a list of k={c['k']} positive numbers, got {ms!r}")
+        c["masses"] = [_number({"masses": v}, "masses", float, 0.0) for v in ms]
+    return c
+
+
+def canonical_cell(cell: dict) -> dict:
+    """The validated cell with defaults filled in, values normalised to plain JSON types."""
+    return validate_cell(cell)
 
 
 def _digest(obj) -> str:
@@ -170,10 +217,11 @@ def _min_centre_angle(centres) -> float:
 def run_one(cell: dict, seed: int, base_seed: int = 0):
     """Run simulation ``seed`` of ``cell``; returns (run row, events, lifetimes, trajectory).
 
-    Never raises for a numerical fault or an exception inside the simulation: the run
-    is returned with status "failed"/"error" and the reason.
+    Invalid parameters raise ValueError before any compute. A numerical fault or an
+    exception inside the integration does not raise: the run is returned with status
+    "failed"/"error" and the reason.
     """
-    c = canonical_cell(cell)
+    c = canonical_cell(cell)  # bad parameters raise here, before any compute
     rng = np.random.default_rng(seed_sequence(c, seed, base_seed))
     data = make_initial_data(c, rng)
     params = {

@@ -1,0 +1,150 @@
+"""Command line: ``attention-dynamics {simulate,run-cell,info}`` (also ``python -m attention_dynamics``)."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+__all__ = ["main"]
+
+
+def _cell_from_args(a) -> dict:
+    cell = {"model": a.model, "init": a.init, "d": a.d, "n": a.n, "k": a.k, "beta": a.beta,
+            "t_max": a.t_max, "theta_c": a.theta_c, "delta": a.delta, "rtol": a.rtol,
+            "centres": a.centres}
+    for key in ("eps", "spacing", "min_angle", "r", "sigma"):
+        val = getattr(a, key)
+        if val is not None:
+            cell[key] = val
+    if a.masses:
+        cell["masses"] = [float(v) for v in a.masses.split(",")]
+    return cell
+
+
+def _add_cell_options(p: argparse.ArgumentParser) -> None:
+    from .cell import CELL_DEFAULTS as D
+
+    g = p.add_argument_group("model and initial data")
+    g.add_argument("--model", choices=["sa", "usa"], default=D["model"], help="SA (softmax) or USA (GKPR24 time)")
+    g.add_argument("--init", choices=["caps", "gaussian", "uniform"], default=D["init"], help="initial data")
+    g.add_argument("--n", type=int, default=D["n"], help="number of particles (default %(default)s)")
+    g.add_argument("--d", type=int, default=D["d"], help="ambient dimension, points on S^(d-1) (default %(default)s)")
+    g.add_argument("--k", type=int, default=D["k"], help="number of caps / mixture components (default %(default)s)")
+    g.add_argument("--beta", type=float, default=D["beta"], help="inverse temperature (default %(default)s)")
+    g.add_argument("--eps", type=float, help=f"cap radius in 1-cos units (default {D['eps']})")
+    g.add_argument("--centres", choices=["circle", "random"], default=D["centres"],
+                   help="cap centres on a great circle or random (default %(default)s)")
+    g.add_argument("--spacing", type=float, help="angle between consecutive circle centres, rad (default 2pi/k)")
+    g.add_argument("--min-angle", dest="min_angle", type=float, help="random centres: minimum pairwise angle")
+    g.add_argument("--masses", help="comma-separated cluster masses, e.g. 3,7 (default equal)")
+    g.add_argument("--r", type=float, help="gaussian mixture: centre radius sqrt(r)")
+    g.add_argument("--sigma", type=float, help="gaussian mixture: standard deviation")
+    s = p.add_argument_group("solver")
+    s.add_argument("--t-max", dest="t_max", type=float, default=D["t_max"], help="horizon (default %(default)g)")
+    s.add_argument("--theta-c", dest="theta_c", type=float, default=D["theta_c"],
+                   help="single-linkage cluster angle, rad (default %(default)s)")
+    s.add_argument("--delta", type=float, default=D["delta"], help="collapse radius (default %(default)g)")
+    s.add_argument("--rtol", type=float, default=D["rtol"], help="relative tolerance (default %(default)g)")
+
+
+def _cmd_simulate(a) -> int:
+    import numpy as np
+    import pandas as pd
+
+    from .cell import cell_id, run_cell, run_one
+
+    cell = _cell_from_args(a)
+    if a.out:
+        tables = run_cell(cell, [a.seed], a.out, base_seed=a.base_seed)
+        row = tables["runs"].iloc[0].to_dict()
+        events = tables["events"]
+    else:
+        row, events, _, _ = run_one(cell, a.seed, a.base_seed)
+    with pd.option_context("display.width", 160, "display.max_columns", 20):
+        print(f"cell {cell_id(cell)} seed {a.seed}: status={row['status']} {row['reason']}")
+        print(f"  escape time      {row['escape_time']:.10g}   (censored: {row['escape_censored']})")
+        print(f"  first merge time {row['first_merge_time']:.10g}")
+        print(f"  merges {row['n_merges']}, clusters {row['n_clusters_initial']} -> {row['n_clusters_final']}, "
+              f"censored at t_max: {row['censored']}, t_end {row['t_end']:.6g}")
+        print(f"  {row['n_steps']} steps, {row['n_rhs']} field evaluations, {row['wall_seconds']:.3f} s")
+        if len(events):
+            cols = ["time", "n_clusters_before", "n_clusters_after", "mass_a", "mass_b", "gap_at_open"]
+            print(events[cols].to_string(index=False))
+    if a.out:
+        print(f"tables written to {a.out}")
+    return 0 if row["status"] == "ok" else 1
+
+
+def _cmd_run_cell(a) -> int:
+    from .cell import run_cell
+
+    cell = json.loads(a.cell)
+    run_cell(cell, a.seeds, a.out, base_seed=a.base_seed, meta={"config_hash": a.config_hash}, log=sys.stderr)
+    return 0
+
+
+def _cmd_info(a) -> int:
+    import pyarrow.parquet as pq
+
+    from .io import read_provenance
+
+    for path in a.paths:
+        meta = read_provenance(path)
+        pf = pq.ParquetFile(path)
+        print(f"{path}: {pf.metadata.num_rows} rows, {pf.metadata.num_columns} columns")
+        for key in ("attention_dynamics_version", "git_commit", "config_hash", "created_utc",
+                    "usa_time_convention"):
+            print(f"  {key:27s} {meta.get(key, '(missing)')}")
+        for key in sorted(set(meta) - {"attention_dynamics_version", "git_commit", "config_hash",
+                                       "created_utc", "usa_time_convention"}):
+            val = meta[key]
+            print(f"  {key:27s} {val if len(val) < 100 else val[:97] + '...'}")
+        if a.columns:
+            for field in pf.schema_arrow:
+                desc = (field.metadata or {}).get(b"description", b"").decode()
+                print(f"    {field.name:22s} {str(field.type):10s} {desc}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    p = argparse.ArgumentParser(prog="attention-dynamics",
+                                description="Metastability in self-attention dynamics (SA/USA on the sphere).")
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    ps = sub.add_parser("simulate", help="run one simulation and print its merges",
+                        description="Run one simulation (one seed of one grid cell) and print escape and merge times.")
+    _add_cell_options(ps)
+    ps.add_argument("--seed", type=int, default=0, help="seed index (default %(default)s)")
+    ps.add_argument("--base-seed", dest="base_seed", type=int, default=0, help="base seed (default %(default)s)")
+    ps.add_argument("--out", help="folder to write runs/events/lifetimes/trajectories Parquet tables")
+    ps.set_defaults(func=_cmd_simulate)
+
+    pc = sub.add_parser("run-cell", help="run all seeds of one grid cell and write its Parquet tables")
+    pc.add_argument("--cell", required=True, help="cell parameters as JSON (keys of cell.CELL_DEFAULTS)")
+    pc.add_argument("--seeds", type=int, required=True, help="number of seeds (indices 0..N-1)")
+    pc.add_argument("--base-seed", dest="base_seed", type=int, default=0)
+    pc.add_argument("--config-hash", dest="config_hash", default="")
+    pc.add_argument("--out", required=True, help="output folder")
+    pc.set_defaults(func=_cmd_run_cell)
+
+    pi = sub.add_parser("info", help="print the provenance stored in Parquet tables")
+    pi.add_argument("paths", nargs="+", help="Parquet files written by the pipeline")
+    pi.add_argument("--columns", action="store_true", help="also list the columns and their descriptions")
+    pi.set_defaults(func=_cmd_info)
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ValueError as exc:
+        print(f"attention-dynamics: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
