@@ -47,9 +47,9 @@ CELL_DEFAULTS: dict = {
     "sigma": 0.05,           # gaussian: standard deviation
     "t_max": 1e20,
     "theta_c": 0.1,
-    "delta": 1e-4,
-    "rtol": 1e-11,
-    "atol": 1e-13,
+    "delta": 1e-5,
+    "rtol": 1e-10,
+    "atol": 1e-12,
     "per_decade": 8,
 }
 # keys that do not change the initial data, hence are left out of the seed key

@@ -74,35 +74,43 @@ def velocity(x: np.ndarray, mass: np.ndarray, beta: float, model: str) -> np.nda
     """The vector field ẋ_i = P_{x_i}( Σ_{j≠i} a_ij (x_j − x_i) ) for all points at once.
 
     With K_ij = e^{β(⟨x_i,x_j⟩−1)} (self-term K_ii set to 0) it is computed as
-    (K [m x | m])_i = (Σ_j K_ij m_j x_j, s_i = Σ_j K_ij m_j), then Σ_j K_ij m_j x_j − s_i x_i,
-    divided by n (USA) or by s_i + m_i (SA), and projected. Every remaining term comes
-    from a *distinct* point, so no O(1) self-contribution is cancelled (SCIENCE §5).
-    Rows are processed in cache-sized blocks.
+    Σ_j K_ij m_j x_j − s_i x_i with s_i = Σ_j K_ij m_j, divided by n (USA) or by s_i + m_i
+    (SA: the self-term belongs to the normalisation), then projected. Every remaining
+    term comes from a *distinct* point, so no O(1) self-contribution is cancelled
+    (SCIENCE §5). Rows are processed in cache-sized blocks.
     """
-    _check_model(model)
-    m, d = x.shape
-    rhs = np.empty((m, d + 1))
-    np.multiply(x, mass[:, None], out=rhs[:, :d])
-    rhs[:, d] = mass
-    bx = beta * x
-    out = np.empty_like(x)
+    if model not in MODELS:
+        raise ValueError(f"model must be one of {MODELS}, got {model!r}")
+    m = x.shape[0]
+    mx = x * mass[:, None]
+    usa = model == "usa"
+    inv_n = 1.0 / mass.sum()
     rows = max(1, _BLOCK_ELEMENTS // m)
+    if rows >= m:  # one block: the common case once clusters have collapsed
+        return _velocity_rows(x, x, mx, mass, beta, usa, inv_n, 0)
+    out = np.empty_like(x)
     for r0 in range(0, m, rows):
         r1 = min(m, r0 + rows)
-        k = bx[r0:r1] @ x.T
-        k -= beta
-        np.exp(k, out=k)
-        idx = np.arange(r1 - r0)
-        k[idx, r0 + idx] = 0.0
-        ks = k @ rhs
-        xr = x[r0:r1]
-        v = ks[:, :d] - ks[:, d:] * xr
-        if model == "usa":
-            v *= 1.0 / mass.sum()
-        else:
-            v /= (ks[:, d] + mass[r0:r1])[:, None]
-        out[r0:r1] = project_tangent(xr, v)
+        out[r0:r1] = _velocity_rows(x[r0:r1], x, mx, mass, beta, usa, inv_n, r0)
     return out
+
+
+def _velocity_rows(xr, x, mx, mass, beta, usa, inv_n, r0):
+    """Rows r0 … r0+len(xr)−1 of :func:`velocity`."""
+    k = xr @ x.T
+    k -= 1.0
+    k *= beta
+    np.exp(k, out=k)
+    k.ravel()[r0 :: x.shape[0] + 1] = 0.0  # K_ii = 0: entries (i, r0 + i)
+    v = k @ mx
+    s = k @ mass
+    v -= s[:, None] * xr
+    if usa:
+        v *= inv_n
+    else:
+        v /= (s + mass[r0 : r0 + xr.shape[0]])[:, None]
+    v -= (xr * v).sum(axis=1)[:, None] * xr  # P_x(v) = v − ⟨x, v⟩x
+    return v
 
 
 def energy(x: np.ndarray, mass: np.ndarray, beta: float) -> float:

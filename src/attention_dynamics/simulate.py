@@ -193,8 +193,8 @@ class _Run:
 
 
 def simulate(x0, *, beta: float, model: str = "usa", t_max: float = 1e20, masses=None,
-             collapse: bool = True, delta: float = 1e-4, theta_c: float = 0.1,
-             rtol: float = 1e-11, atol: float = 1e-13, cap_centres=None, cap_eps: float | None = None,
+             collapse: bool = True, delta: float = 1e-5, theta_c: float = 0.1,
+             rtol: float = 1e-10, atol: float = 1e-12, cap_centres=None, cap_eps: float | None = None,
              cap_labels=None, record_times=None, max_steps: int = 200_000,
              restart_ratio: float = 1e-4) -> SimulationResult:
     """Integrate SA or USA from ``x0`` until one point remains or ``t_max`` is reached.
@@ -206,6 +206,12 @@ def simulate(x0, *, beta: float, model: str = "usa", t_max: float = 1e20, masses
     t_max : horizon (may be 1e20 or more).
     collapse : merge points closer than ``delta`` (chordal) into weighted points; with
         ``collapse=False`` the full system is integrated (validation mode).
+    delta : collapse radius. The error it causes in merge times of collapsed clusters
+        scales as δ² (measured: ≤ 3e-10 relative at the default 1e-5, 8e-8 at 1e-4). A
+        merge that happens while its clusters are still contracting (t = O(1)) is located
+        by their outermost points, which a collapse moves by up to δ/2: O(δ) there.
+    rtol, atol : DOP853 tolerances; at the defaults merge times agree with a rtol = 1e-13,
+        δ = 1e-6 reference to ≤ 6e-10 relative (n = 64, k = 4, β ≤ 40, SA and USA).
     theta_c : single-linkage angle (rad) defining clusters and merges.
     cap_centres, cap_eps, cap_labels : caps S_q(ε) the particles start in; the escape
         time is the first exit of a particle from its doubled cap S_q(2ε).

@@ -1,0 +1,817 @@
+"""Sweep configuration: loading, validation, grid expansion, and the per-cell job entry point.
+
+The Snakefile calls :func:`load_plan` once at start-up. It checks the whole config
+(unknown keys, types, ranges, cross-key constraints such as n ≥ k, duplicate sweep
+names in the YAML file, a writable results folder) and raises :class:`ConfigError`
+naming the offending key *before any job is scheduled*. It then expands every sweep
+into its grid cells, each with a deterministic relative path, and precomputes what the
+rules need, so the DAG is cheap to build.
+
+Only numpy and yaml are imported at module level: the simulation engine is imported
+lazily by the ``run-cell`` entry point, so start-up stays fast.
+
+Command line (no Snakemake needed)::
+
+    python -m attention_dynamics.sweep check config/config.yaml     # validate + summary
+    python -m attention_dynamics.sweep run-cell --cell JSON --seeds 10 --outdir DIR
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import itertools
+import json
+import math
+import os
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+__all__ = [
+    "ConfigError", "Key", "CELL_KEYS", "SWEEP_ONLY_KEYS", "TOP_KEYS", "FITS_KEYS", "PLOTS_KEYS", "BETA_RANGE_KEYS",
+    "Cell", "Plan", "load_plan", "check_config", "load_yaml_strict", "format_value", "round_sig",
+    "config_hash", "json_schema", "schema_yaml", "TABLE_NAMES", "main",
+]
+
+TABLE_NAMES = ("runs", "events", "lifetimes", "trajectories")
+INITS = ("caps", "gaussian", "uniform")
+MODELS = ("sa", "usa")
+CENTRES = ("circle", "random")
+
+
+class ConfigError(ValueError):
+    """A configuration problem; the message names the config key (dotted path)."""
+
+    def __init__(self, key: str, message: str):
+        self.key = key
+        super().__init__(f"config key '{key}': {message}")
+
+
+# --------------------------------------------------------------------------------------
+# key tables: the single place where keys, types, defaults and docs live in the package.
+# workflow/schemas/config.schema.yaml mirrors them (tests/test_config.py checks they agree).
+# --------------------------------------------------------------------------------------
+def _finite(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _in_open(lo, hi, what=""):
+    def check(x):
+        if not (lo < x < hi):
+            return f"must be in ({lo:g}, {hi:g}){what}, got {x!r}"
+    return check
+
+
+def _positive(x):
+    if not x > 0:
+        return f"must be > 0, got {x!r}"
+
+
+def _nonneg(x):
+    if not x >= 0:
+        return f"must be >= 0, got {x!r}"
+
+
+def _at_least(m):
+    def check(x):
+        if not x >= m:
+            return f"must be >= {m}, got {x!r}"
+    return check
+
+
+def _spacing(x):
+    if x is not None and not (0 < x <= 2 * math.pi):
+        return f"must be null (2π/k) or an angle in (0, 2π] radians, got {x!r}"
+
+
+def _min_angle(x):
+    if not (0 < x <= math.pi):
+        return f"must be an angle in (0, π] radians, got {x!r}"
+
+
+@dataclass(frozen=True)
+class Key:
+    """One config key: its type, default, doc, and which initial data it applies to."""
+
+    name: str
+    type: str                      # "enum" | "int" | "float" | "float_or_null" | "masses"
+    default: Any
+    doc: str
+    grid: bool = True              # may be given as a list (a grid axis)
+    choices: tuple = ()
+    used_by: tuple = INITS         # init kinds for which the key has an effect
+    check: Callable | None = None  # value -> error message or None
+
+
+CELL_KEYS: dict[str, Key] = {k.name: k for k in [
+    Key("model", "enum", "usa", "dynamics: sa (softmax-normalised) or usa (unnormalised, GKPR24 time "
+        "convention e^{β(⟨x,y⟩−1)}/n)", choices=MODELS),
+    Key("init", "enum", "caps", "initial data: caps (uniform in k caps of radius ε), gaussian (mixture "
+        "around k centres, normalised) or uniform (iid on the sphere; k is forced to 1)", choices=INITS),
+    Key("d", "int", 3, "ambient dimension; particles live on S^{d−1}", check=_at_least(2)),
+    Key("n", "int", 64, "number of particles", check=_at_least(1)),
+    Key("k", "int", 4, "number of caps / mixture components (ignored and set to 1 for uniform)",
+        check=_at_least(1)),
+    Key("beta", "float", 10.0, "inverse temperature β > 0: a number, a list, or a range "
+        "{start, stop, num[, scale: linear|log]}", check=_positive),
+    Key("eps", "float", 1e-3, "cap radius ε in 1 − cos units (cap angular radius arccos(1 − ε)); "
+        "caps only", used_by=("caps",), check=_in_open(0, 1)),
+    Key("centres", "enum", "circle", "where the k centres are: circle (on a great circle, see spacing) or "
+        "random (iid uniform, pairwise angle ≥ min_angle, drawn per seed)", choices=CENTRES,
+        used_by=("caps", "gaussian")),
+    Key("spacing", "float_or_null", None, "circle centres: angle (rad) between consecutive centres; null "
+        "means 2π/k, which makes k = 2 antipodal (they never merge)", used_by=("caps", "gaussian"),
+        check=_spacing),
+    Key("min_angle", "float", 0.5, "random centres: minimum pairwise angle (rad)", used_by=("caps", "gaussian"),
+        check=_min_angle),
+    Key("masses", "masses", None, "per-cluster masses (k positive counts or fractions); null = equal. "
+        "Not a grid axis: one list for the whole sweep", grid=False, used_by=("caps", "gaussian")),
+    Key("r", "float", 1.0, "gaussian: the component means are √r·w_q", used_by=("gaussian",), check=_nonneg),
+    Key("sigma", "float", 0.05, "gaussian: standard deviation of each component", used_by=("gaussian",),
+        check=_positive),
+    Key("t_max", "float", 1e20, "horizon of each simulation (must reach the merges: ln T ≈ β(1 − cos D))",
+        check=_positive),
+    Key("theta_c", "float", 0.1, "single-linkage angle (rad) defining clusters and merges; must exceed the "
+        "initial spread inside a cap", check=_in_open(0, math.pi)),
+    Key("delta", "float", 1e-4, "collapse radius δ (chordal): points closer than δ become one weighted point",
+        check=_positive),
+    Key("rtol", "float", 1e-11, "relative tolerance of the DOP853 integrator", check=_in_open(0, 1)),
+    Key("atol", "float", 1e-13, "absolute tolerance of the DOP853 integrator", check=_positive),
+    Key("per_decade", "int", 8, "trajectory samples per decade of time", check=_at_least(1)),
+]}
+
+SWEEP_ONLY_KEYS: dict[str, Key] = {k.name: k for k in [
+    Key("seeds", "int", 10, "number of seeds per grid cell (seed indices 0 … seeds−1)", grid=False,
+        check=_at_least(1)),
+    Key("description", "str", "", "free text shown in logs and plots", grid=False),
+]}
+
+BETA_RANGE_KEYS: dict[str, Key] = {k.name: k for k in [
+    Key("start", "float", None, "first β (> 0)", grid=False, check=_positive),
+    Key("stop", "float", None, "last β (≥ start), included", grid=False, check=_positive),
+    Key("num", "int", None, "number of values (≥ 1)", grid=False, check=_at_least(1)),
+    Key("scale", "enum", "linear", "spacing of the values: linear or log", grid=False, choices=("linear", "log")),
+]}
+
+FITS_KEYS: dict[str, Key] = {k.name: k for k in [
+    Key("n_boot", "int", 1000, "bootstrap resamples over seeds (0: no confidence intervals)", grid=False,
+        check=_at_least(0)),
+    Key("ci", "float", 0.95, "confidence level of the bootstrap intervals", grid=False, check=_in_open(0, 1)),
+    Key("seed", "int", 0, "seed of the bootstrap random generator", grid=False, check=_at_least(0)),
+]}
+
+PLOTS_KEYS: dict[str, Key] = {k.name: k for k in [
+    Key("max_panels", "int", 12, "largest number of panels (groups) in one figure; extra groups are left "
+        "out and the figure title says how many", grid=False, check=_at_least(1)),
+    Key("n_betas", "int", 4, "number of β values drawn as separate lines in the staircase, cluster-count "
+        "and lifetime plots (spread over the sweep's β range)", grid=False, check=_at_least(1)),
+]}
+
+TOP_KEYS: dict[str, Key] = {k.name: k for k in [
+    Key("results", "str", "results", "output folder, relative to the working directory", grid=False),
+    Key("base_seed", "int", 0, "entropy of every seed sequence (see config/README.md, Seeds)", grid=False,
+        check=_at_least(0)),
+    Key("defaults", "mapping", {}, "cell keys (and seeds) applied to every sweep that does not set them",
+        grid=False),
+    Key("sweeps", "mapping", None, "named sweeps: name -> grid (at least one)", grid=False),
+    Key("fits", "mapping", {}, "scaling-law fit settings", grid=False),
+    Key("plots", "mapping", {}, "plot settings", grid=False),
+]}
+
+SWEEP_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
+# keys always written in a cell's path (in this order; beta last); other grid keys only when they vary
+PATH_KEYS = ("model", "init", "d", "n", "k")
+
+
+# --------------------------------------------------------------------------------------
+# small helpers
+# --------------------------------------------------------------------------------------
+def round_sig(x: float, sig: int = 12) -> float:
+    """``x`` rounded to ``sig`` significant digits (kills 0.30000000000000004)."""
+    return float(f"{x:.{sig}g}")
+
+
+def format_value(v) -> str:
+    """Deterministic, path-safe text for a parameter value: 5.0 -> '5', 1e-05 -> '1e-05'."""
+    if v is None:
+        return "none"
+    if isinstance(v, bool):
+        return str(v).lower()
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        if v.is_integer() and abs(v) < 1e15:
+            return str(int(v))
+        return f"{v:.12g}"
+    return str(v)
+
+
+def _digest(obj) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate mapping keys (a reused sweep name is an error)."""
+
+
+def _construct_mapping(loader, node, deep=False):
+    keys = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in keys:
+            raise ConfigError(str(key), f"appears twice in the same mapping (lines {keys[key] + 1} and "
+                                        f"{key_node.start_mark.line + 1}): names must be unique, e.g. sweep names")
+        keys[key] = key_node.start_mark.line
+    return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def load_yaml_strict(path: str | os.PathLike) -> dict:
+    """Load a YAML config, raising :class:`ConfigError` on duplicate keys (JSON is YAML)."""
+    with open(path, encoding="utf-8") as fh:
+        try:
+            data = yaml.load(fh, Loader=_StrictLoader)  # noqa: S506 (SafeLoader subclass)
+        except ConfigError as exc:
+            raise ConfigError(exc.key, f"{exc.args[0].split(': ', 1)[1]} in {path}") from None
+    return data if data is not None else {}
+
+
+# --------------------------------------------------------------------------------------
+# value checks
+# --------------------------------------------------------------------------------------
+def _type_name(v) -> str:
+    return {bool: "boolean", int: "integer", float: "number", str: "string", list: "list", dict: "mapping",
+            type(None): "null"}.get(type(v), type(v).__name__)
+
+
+def _check_scalar(path: str, key: Key, v):
+    """Type and range of one scalar value; returns the normalised value."""
+    if key.type == "enum":
+        if not isinstance(v, str) or v not in key.choices:
+            raise ConfigError(path, f"must be one of {', '.join(key.choices)}; got {v!r}")
+        return v
+    if key.type == "str":
+        if not isinstance(v, str):
+            raise ConfigError(path, f"must be a string, got {_type_name(v)} {v!r}")
+        return v
+    if key.type == "int":
+        if isinstance(v, bool) or not isinstance(v, int):
+            if isinstance(v, float) and v.is_integer():
+                raise ConfigError(path, f"must be an integer, got the number {v!r} (write {int(v)})")
+            raise ConfigError(path, f"must be an integer, got {_type_name(v)} {v!r}")
+    elif key.type in ("float", "float_or_null"):
+        if v is None and key.type == "float_or_null":
+            pass
+        elif isinstance(v, str):
+            hint = ""
+            try:
+                float(v)
+                hint = " (YAML 1.1 reads '1e-5' as a string: write 1.0e-5)"
+            except ValueError:
+                pass
+            raise ConfigError(path, f"must be a number, got the string {v!r}{hint}")
+        elif isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise ConfigError(path, f"must be a number, got {_type_name(v)} {v!r}")
+        elif not math.isfinite(v):
+            raise ConfigError(path, f"must be finite, got {v!r}")
+        else:
+            v = round_sig(float(v))
+    elif key.type == "masses":
+        if v is None:
+            return None
+        if not isinstance(v, list) or not v:
+            raise ConfigError(path, f"must be null or a non-empty list of positive numbers, got {v!r}")
+        for m in v:
+            if isinstance(m, bool) or not _finite(m) or m <= 0:
+                raise ConfigError(path, f"must be null or a list of positive finite numbers, got {v!r}")
+        return [round_sig(float(m)) for m in v]
+    if key.check is not None and v is not None:
+        msg = key.check(v)
+        if msg:
+            raise ConfigError(path, msg)
+    return v
+
+
+def _beta_values(path: str, spec) -> list[float]:
+    key = CELL_KEYS["beta"]
+    if isinstance(spec, dict):
+        unknown = sorted(set(spec) - set(BETA_RANGE_KEYS))
+        if unknown:
+            raise ConfigError(f"{path}.{unknown[0]}", f"unknown key in a β range; allowed keys: "
+                                                      f"{', '.join(BETA_RANGE_KEYS)}")
+        for req in ("start", "stop", "num"):
+            if req not in spec:
+                raise ConfigError(f"{path}.{req}", "missing: a β range needs start, stop and num")
+        vals = {name: _check_scalar(f"{path}.{name}", BETA_RANGE_KEYS[name], spec.get(name, k.default))
+                for name, k in BETA_RANGE_KEYS.items()}
+        start, stop, num, scale = vals["start"], vals["stop"], vals["num"], vals["scale"]
+        if stop < start:
+            raise ConfigError(f"{path}.stop", f"must be >= start ({start:g}), got {stop:g}")
+        if num == 1:
+            out = [start]
+        elif scale == "log":
+            out = [math.exp(math.log(start) + i * (math.log(stop) - math.log(start)) / (num - 1)) for i in range(num)]
+        else:
+            out = [start + i * (stop - start) / (num - 1) for i in range(num)]
+        out = [round_sig(b) for b in out]
+        if len(set(out)) != len(out):
+            raise ConfigError(path, f"range gives repeated β values {out}: use start < stop or num = 1")
+        return out
+    values = spec if isinstance(spec, list) else [spec]
+    if not values:
+        raise ConfigError(path, "empty list: the grid would have no cells")
+    out = [_check_scalar(path, key, b) for b in values]
+    if len(set(out)) != len(out):
+        raise ConfigError(path, f"repeated values in {out}")
+    return out
+
+
+def _axis(path: str, key: Key, spec) -> list:
+    if key.name == "beta":
+        return _beta_values(path, spec)
+    if key.grid and isinstance(spec, list):
+        if not spec:
+            raise ConfigError(path, "empty list: the grid would have no cells")
+        out = [_check_scalar(path, key, v) for v in spec]
+        if len(set(map(json.dumps, out))) != len(out):
+            raise ConfigError(path, f"repeated values in {spec}")
+        return out
+    if isinstance(spec, list) and key.type != "masses":
+        raise ConfigError(path, f"must be a single value, not a list (it is not a grid axis), got {spec!r}")
+    return [_check_scalar(path, key, spec)]
+
+
+def _check_mapping(path: str, value, allowed: dict, what: str) -> dict:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError(path, f"must be a mapping ({what}), got {_type_name(value)} {value!r}")
+    for name in value:
+        if name not in allowed:
+            raise ConfigError(f"{path}.{name}" if path else str(name),
+                              f"unknown key; allowed keys{' in ' + path if path else ''}: {', '.join(allowed)}")
+    return value
+
+
+# --------------------------------------------------------------------------------------
+# geometry checks (numpy only)
+# --------------------------------------------------------------------------------------
+def _circle_min_angle(k: int, spacing: float | None) -> float:
+    if k < 2:
+        return math.pi
+    phi = 2 * math.pi / k if spacing is None else spacing
+    best = math.pi
+    for i in range(k):
+        for j in range(i + 1, k):
+            a = ((j - i) * phi) % (2 * math.pi)
+            best = min(best, min(a, 2 * math.pi - a))
+    return best
+
+
+def _split_counts(n: int, masses: list[float]) -> list[int]:
+    """Particle counts per cluster, as initial.split_counts computes them (without numpy)."""
+    if all(float(m).is_integer() for m in masses) and round(sum(masses)) == n:
+        return [int(m) for m in masses]
+    raw = [m / sum(masses) * n for m in masses]
+    counts = [math.floor(x) for x in raw]
+    rest = n - sum(counts)
+    order = sorted(range(len(raw)), key=lambda i: -(raw[i] - counts[i]))
+    for i in order[:rest]:
+        counts[i] += 1
+    return counts
+
+
+def _cap_fraction(rho: float, d: int) -> float:
+    """Fraction of S^{d−1} inside a cap of angular radius ρ ≤ π/2 (crude, for a feasibility check)."""
+    from scipy.special import betainc  # light enough, only called for random centres
+
+    return 0.5 * float(betainc((d - 1) / 2, 0.5, math.sin(min(rho, math.pi / 2)) ** 2))
+
+
+# --------------------------------------------------------------------------------------
+# the plan
+# --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Cell:
+    """One grid cell: the job unit (all seeds run in one process)."""
+
+    sweep: str
+    path: str          # relative path below <results>/cells/<sweep>/
+    params: dict       # full cell dict (every CELL_KEYS key) as passed to run_cell, without "sweep"
+    seeds: int
+    group: str         # hash of (sweep, params without β): cells of one scaling-law fit
+
+    @property
+    def runtime_min(self) -> int:
+        """Generous wall-time request (minutes) for the job: ~(1 + n/128) s per run, ×3, at least 5 min."""
+        n = int(self.params["n"])
+        k = max(int(self.params["k"]), 1)
+        per_run = (1.0 + n / 128.0) * max(1.0, k / 2.0) * max(1.0, float(self.params["beta"]) / 40.0)
+        return max(5, math.ceil(3.0 * self.seeds * per_run / 60.0))
+
+    @property
+    def json(self) -> str:
+        return json.dumps({"sweep": self.sweep, **self.params}, sort_keys=True, separators=(",", ":"))
+
+
+@dataclass
+class Plan:
+    """The validated config and its expanded cells."""
+
+    config: dict                      # normalised: defaults filled in, β ranges expanded
+    cells: list[Cell]
+    warnings: list[str] = field(default_factory=list)
+
+    def __post_init__(self):
+        self.index = {(c.sweep, c.path): c for c in self.cells}
+
+    @property
+    def results(self) -> str:
+        return self.config["results"]
+
+    @property
+    def sweeps(self) -> list[str]:
+        return list(self.config["sweeps"])
+
+    @property
+    def hash(self) -> str:
+        return config_hash(self.config)
+
+    def n_simulations(self, sweep: str | None = None) -> int:
+        return sum(c.seeds for c in self.cells if sweep is None or c.sweep == sweep)
+
+    def cell_dir(self, cell: Cell) -> str:
+        return f"{self.results}/cells/{cell.sweep}/{cell.path}"
+
+    def cell_files(self, table: str, sweep: str | None = None) -> list[str]:
+        return [f"{self.results}/cells/{c.sweep}/{c.path}/{table}.parquet" for c in self.cells
+                if sweep is None or c.sweep == sweep]
+
+    def cell_table(self) -> list[dict]:
+        """One row per cell (sweep, path, group and every parameter): joined onto the runs table."""
+        return [{"sweep": c.sweep, "cell_path": c.path, "group_id": c.group, **c.params} for c in self.cells]
+
+    def summary(self) -> str:
+        lines = [f"config hash {self.hash}; results in {self.results}/"]
+        for s in self.sweeps:
+            cs = [c for c in self.cells if c.sweep == s]
+            lines.append(f"  sweep {s}: {len(cs)} cells, {self.n_simulations(s)} simulations, "
+                         f"{len({c.group for c in cs})} fit groups")
+        lines.append(f"  total: {len(self.cells)} cells, {self.n_simulations()} simulations")
+        lines += [f"  warning: {w}" for w in self.warnings]
+        return "\n".join(lines)
+
+
+def config_hash(config: dict) -> str:
+    """Hash of what determines the simulations (base_seed and the normalised sweeps), 16 hex digits."""
+    return _digest({"base_seed": config.get("base_seed", 0), "sweeps": config.get("sweeps", {})})[:16]
+
+
+def _check_results_dir(results: str) -> None:
+    if not results.strip():
+        raise ConfigError("results", "must be a non-empty folder name")
+    p = Path(results).absolute()
+    probe = p
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        raise ConfigError("results", f"{results!r} is not writable: {str(probe)!r} exists and is not a folder")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise ConfigError("results", f"{results!r} is not writable (no write permission on {str(probe)!r})")
+    try:  # os.access says yes to root even on some read-only mounts: try for real
+        fd, tmp = tempfile.mkstemp(prefix=".write-test-", dir=probe)
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as exc:
+        raise ConfigError("results", f"{results!r} is not writable ({exc.strerror} in {str(probe)!r})") from None
+
+
+def _expand_sweep(name: str, spec: dict, defaults: dict, warnings: list[str]) -> tuple[dict, list[Cell]]:
+    path = f"sweeps.{name}"
+    allowed = {**CELL_KEYS, **SWEEP_ONLY_KEYS}
+    _check_mapping(path, spec, allowed, "a sweep: grid keys and seeds")
+    merged = {**defaults, **spec}
+    seeds = _check_scalar(f"{path}.seeds", SWEEP_ONLY_KEYS["seeds"], merged.get("seeds", 10))
+    desc = _check_scalar(f"{path}.description", SWEEP_ONLY_KEYS["description"], spec.get("description", ""))
+    axes: dict[str, list] = {}
+    for key in CELL_KEYS.values():
+        where = f"{path}.{key.name}" if key.name in spec else (f"defaults.{key.name}" if key.name in defaults
+                                                                else f"{path}.{key.name}")
+        axes[key.name] = _axis(where, key, merged.get(key.name, key.default))
+    inits = axes["init"]
+    # a key set in the sweep that no init of the sweep uses is a mistake worth stopping for
+    for kname in spec:
+        key = CELL_KEYS.get(kname)
+        if key is not None and not set(key.used_by) & set(inits):
+            raise ConfigError(f"{path}.{kname}", f"has no effect with init {', '.join(inits)} "
+                                                 f"(it is used by init {', '.join(key.used_by)})")
+    if "spacing" in spec and "circle" not in axes["centres"]:
+        raise ConfigError(f"{path}.spacing", "has no effect: centres is random (spacing is for circle)")
+    if "min_angle" in spec and "random" not in axes["centres"]:
+        raise ConfigError(f"{path}.min_angle", "has no effect: centres is circle (min_angle is for random)")
+    # cross-key checks, once per distinct combination of the keys involved
+    for n, k in itertools.product(axes["n"], axes["k"]):
+        if set(inits) - {"uniform"} and n < k:
+            raise ConfigError(f"{path}.n", f"n={n} < k={k} (key k): caps/gaussian need at least one particle "
+                                           "per cluster")
+    masses = axes["masses"][0]
+    if masses is not None:
+        for k in axes["k"]:
+            if len(masses) != k:
+                raise ConfigError(f"{path}.masses", f"has {len(masses)} entries but k={k} (key k)")
+        for n in axes["n"]:
+            if min(_split_counts(n, masses)) < 1:
+                raise ConfigError(f"{path}.masses", f"{masses} would leave an empty cluster with n={n} (key n)")
+    if set(inits) & {"caps", "gaussian"}:
+        for k, sp in itertools.product(axes["k"], axes["spacing"]):
+            if "circle" in axes["centres"] and k >= 2:
+                gap = _circle_min_angle(k, sp)
+                if gap < 1e-6:
+                    raise ConfigError(f"{path}.spacing", f"spacing={sp} puts two of k={k} centres on top of each "
+                                                         "other")
+                if k == 2 and abs(gap - math.pi) < 1e-9:
+                    warnings.append(f"{path}: k=2 with spacing {sp} gives antipodal centres, which never merge "
+                                    "(set spacing < π)")
+                if "caps" in inits:
+                    for eps, th in itertools.product(axes["eps"], axes["theta_c"]):
+                        if gap - 2 * math.acos(1 - eps) <= th:
+                            warnings.append(f"{path}: caps with spacing {sp}, eps {eps:g} start within theta_c "
+                                            f"{th:g} of each other: they are one cluster at t = 0")
+        if "random" in axes["centres"]:
+            for k, d, ma in itertools.product(axes["k"], axes["d"], axes["min_angle"]):
+                if k >= 2 and k * _cap_fraction(ma / 2, d) > 0.5:
+                    raise ConfigError(f"{path}.min_angle", f"min_angle={ma} is too large to place k={k} random "
+                                                           f"centres in d={d} by rejection")
+    if "caps" in inits:
+        for eps, th in itertools.product(axes["eps"], axes["theta_c"]):
+            if math.acos(1 - eps) >= th:
+                warnings.append(f"{path}: theta_c={th:g} does not exceed the cap radius arccos(1 − ε) = "
+                                f"{math.acos(1 - eps):.3g} rad (eps={eps:g}): caps may start as several clusters")
+    for th, de in itertools.product(axes["theta_c"], axes["delta"]):
+        if not de < 2 * math.sin(th / 2):
+            raise ConfigError(f"{path}.delta", f"delta={de} must be smaller than the chord of theta_c={th}")
+
+    # grid expansion
+    order = list(PATH_KEYS) + [k for k in CELL_KEYS if k not in PATH_KEYS and k != "beta"] + ["beta"]
+    varying = {k for k in order if len(axes[k]) > 1}
+    seen: set[str] = set()
+    cells: list[Cell] = []
+    for combo in itertools.product(*(axes[k] for k in order)):
+        cell = dict(zip(order, combo))
+        init = cell["init"]
+        for kname, key in CELL_KEYS.items():  # irrelevant keys back to their defaults (dedupe)
+            if init not in key.used_by:
+                cell[kname] = key.default
+        if init != "uniform":
+            if cell["centres"] == "circle":
+                cell["min_angle"] = CELL_KEYS["min_angle"].default
+            else:
+                cell["spacing"] = CELL_KEYS["spacing"].default
+        else:
+            cell["k"] = 1
+        canon = json.dumps(cell, sort_keys=True)
+        if canon in seen:
+            continue
+        seen.add(canon)
+        parts = []
+        for kname in order:
+            if kname in PATH_KEYS or kname == "beta" or (kname in varying and _relevant(kname, cell)):
+                parts.append(f"{kname}~{format_value(cell[kname])}")
+        rel = "/".join(parts)
+        group = _digest({"sweep": name, **{k: v for k, v in cell.items() if k != "beta"}})[:12]
+        cells.append(Cell(sweep=name, path=rel, params={k: cell[k] for k in CELL_KEYS}, seeds=seeds, group=group))
+    if not cells:
+        raise ConfigError(path, "empty grid")
+    normalised = {**{k: (axes[k] if len(axes[k]) > 1 or k == "beta" else axes[k][0]) for k in CELL_KEYS},
+                  "seeds": seeds, "description": desc}
+    return normalised, cells
+
+
+def _relevant(kname: str, cell: dict) -> bool:
+    key = CELL_KEYS[kname]
+    if cell["init"] not in key.used_by:
+        return False
+    if kname == "spacing":
+        return cell["centres"] == "circle"
+    if kname == "min_angle":
+        return cell["centres"] == "random"
+    return True
+
+
+def check_config(config: dict, *, configfiles=(), check_results: bool = True) -> Plan:
+    """Validate ``config`` (and the YAML files it came from) and expand it into a :class:`Plan`.
+
+    Raises :class:`ConfigError` naming the key on the first problem. ``configfiles``
+    are re-read with a strict loader to catch duplicate keys (a reused sweep name),
+    which a plain YAML load silently drops.
+    """
+    for f in configfiles:
+        if str(f).endswith((".yaml", ".yml", ".json")) and Path(f).exists():
+            load_yaml_strict(f)
+    if not isinstance(config, dict):
+        raise ConfigError("(top level)", "the config must be a mapping")
+    _check_mapping("", config, TOP_KEYS, "the config")
+    results = _check_scalar("results", TOP_KEYS["results"], config.get("results", "results"))
+    base_seed = _check_scalar("base_seed", TOP_KEYS["base_seed"], config.get("base_seed", 0))
+    defaults = _check_mapping("defaults", config.get("defaults"), {**CELL_KEYS, "seeds": SWEEP_ONLY_KEYS["seeds"]},
+                              "cell keys applied to every sweep")
+    fits_in = _check_mapping("fits", config.get("fits"), FITS_KEYS, "fit settings")
+    fits = {k: _check_scalar(f"fits.{k}", key, fits_in.get(k, key.default)) for k, key in FITS_KEYS.items()}
+    plots_in = _check_mapping("plots", config.get("plots"), PLOTS_KEYS, "plot settings")
+    plots = {k: _check_scalar(f"plots.{k}", key, plots_in.get(k, key.default)) for k, key in PLOTS_KEYS.items()}
+    sweeps_in = config.get("sweeps")
+    if sweeps_in is None:
+        raise ConfigError("sweeps", "missing: declare at least one named sweep")
+    if not isinstance(sweeps_in, dict):
+        raise ConfigError("sweeps", f"must be a mapping name -> sweep, got {_type_name(sweeps_in)}")
+    if not sweeps_in:
+        raise ConfigError("sweeps", "is empty: declare at least one named sweep")
+    lower: dict[str, str] = {}
+    sweeps, cells, warnings = {}, [], []
+    for name, spec in sweeps_in.items():
+        if not isinstance(name, str) or not name or not set(name) <= SWEEP_NAME_CHARS or name[0] in "-_":
+            raise ConfigError(f"sweeps.{name}", "a sweep name must start with a letter or digit and use only "
+                                                "letters, digits, '-' and '_'")
+        if name.lower() in lower:
+            raise ConfigError(f"sweeps.{name}", f"sweep name reused (same as '{lower[name.lower()]}' up to case; "
+                                                "names must be unique)")
+        lower[name.lower()] = name
+        if not isinstance(spec, dict):
+            raise ConfigError(f"sweeps.{name}", f"must be a mapping of grid keys, got {_type_name(spec)} {spec!r}")
+        sweeps[name], cs = _expand_sweep(name, spec, defaults, warnings)
+        cells += cs
+    if check_results:
+        _check_results_dir(results)
+    norm = {"results": results, "base_seed": base_seed, "sweeps": sweeps, "fits": fits, "plots": plots}
+    return Plan(config=norm, cells=cells, warnings=warnings)
+
+
+def load_plan(config: dict, configfiles=()) -> Plan:
+    """What the Snakefile calls: :func:`check_config` with the config files snakemake loaded."""
+    return check_config(config, configfiles=configfiles)
+
+
+# --------------------------------------------------------------------------------------
+# JSON schema (workflow/schemas/config.schema.yaml is generated from the key tables)
+# --------------------------------------------------------------------------------------
+def _scalar_schema(key: Key) -> dict:
+    t = key.type
+    if t == "enum":
+        return {"type": "string", "enum": list(key.choices)}
+    if t == "str":
+        return {"type": "string"}
+    if t == "int":
+        out = {"type": "integer"}
+    elif t == "float_or_null":
+        return {"type": ["number", "null"]}
+    elif t == "masses":
+        return {"type": ["array", "null"], "items": {"type": "number", "exclusiveMinimum": 0}, "minItems": 1}
+    else:
+        out = {"type": "number"}
+    bounds = {
+        "d": {"minimum": 2}, "n": {"minimum": 1}, "k": {"minimum": 1}, "beta": {"exclusiveMinimum": 0},
+        "eps": {"exclusiveMinimum": 0, "exclusiveMaximum": 1}, "min_angle": {"exclusiveMinimum": 0,
+                                                                             "maximum": math.pi},
+        "r": {"minimum": 0}, "sigma": {"exclusiveMinimum": 0}, "t_max": {"exclusiveMinimum": 0},
+        "theta_c": {"exclusiveMinimum": 0, "exclusiveMaximum": math.pi}, "delta": {"exclusiveMinimum": 0},
+        "rtol": {"exclusiveMinimum": 0, "exclusiveMaximum": 1}, "atol": {"exclusiveMinimum": 0},
+        "per_decade": {"minimum": 1}, "seeds": {"minimum": 1}, "base_seed": {"minimum": 0},
+        "n_boot": {"minimum": 0}, "ci": {"exclusiveMinimum": 0, "exclusiveMaximum": 1}, "seed": {"minimum": 0},
+        "max_panels": {"minimum": 1}, "n_betas": {"minimum": 1}, "start": {"exclusiveMinimum": 0},
+        "stop": {"exclusiveMinimum": 0}, "num": {"minimum": 1},
+    }
+    out.update(bounds.get(key.name, {}))
+    return out
+
+
+def _key_schema(key: Key) -> dict:
+    base = _scalar_schema(key)
+    if key.name == "beta":
+        rng = {"type": "object", "additionalProperties": False, "required": ["start", "stop", "num"],
+               "description": "range of β values (linear or log spaced, both ends included)",
+               "properties": {k.name: {**_scalar_schema(k), "description": k.doc,
+                                       **({"default": k.default} if k.default is not None else {})}
+                              for k in BETA_RANGE_KEYS.values()}}
+        one = {"oneOf": [base, {"type": "array", "items": base, "minItems": 1, "uniqueItems": True}, rng]}
+    elif key.grid:
+        one = {"oneOf": [base, {"type": "array", "items": base, "minItems": 1, "uniqueItems": True}]}
+    else:
+        one = base
+    out = {"description": key.doc + ("" if key.used_by == INITS else f" (used by init {', '.join(key.used_by)})")}
+    if key.default is not None or key.type in ("float_or_null", "masses"):
+        out["default"] = key.default
+    out.update(one)
+    return out
+
+
+def json_schema() -> dict:
+    """The config's JSON schema, built from the key tables (written to workflow/schemas/)."""
+    cell = {name: _key_schema(k) for name, k in CELL_KEYS.items()}
+    sweep = {"type": "object", "additionalProperties": False,
+             "description": "one named sweep: a grid over the cell keys (a value or a list of values each; "
+                            "beta may also be a range), with seeds per cell",
+             "properties": {**cell, **{n: _key_schema(k) for n, k in SWEEP_ONLY_KEYS.items()}}}
+    section = {
+        "defaults": {"type": "object", "additionalProperties": False, "default": {},
+                     "description": TOP_KEYS["defaults"].doc,
+                     "properties": {**cell, "seeds": _key_schema(SWEEP_ONLY_KEYS["seeds"])}},
+        "sweeps": {"type": "object", "minProperties": 1, "description": TOP_KEYS["sweeps"].doc,
+                   "propertyNames": {"pattern": "^[A-Za-z0-9][A-Za-z0-9_-]*$"}, "additionalProperties": sweep},
+        "fits": {"type": "object", "additionalProperties": False, "default": {}, "description": TOP_KEYS["fits"].doc,
+                 "properties": {n: _key_schema(k) for n, k in FITS_KEYS.items()}},
+        "plots": {"type": "object", "additionalProperties": False, "default": {},
+                  "description": TOP_KEYS["plots"].doc,
+                  "properties": {n: _key_schema(k) for n, k in PLOTS_KEYS.items()}},
+    }
+    props = {"results": {**_key_schema(TOP_KEYS["results"]), "minLength": 1},
+             "base_seed": _key_schema(TOP_KEYS["base_seed"]), **section}
+    return {"$schema": "http://json-schema.org/draft-07/schema#",
+            "title": "attention-dynamics sweep configuration",
+            "description": "Generated by `python -m attention_dynamics.sweep schema` from the key tables in "
+                           "src/attention_dynamics/sweep.py (tests check they agree). Documented in "
+                           "config/README.md.",
+            "type": "object", "additionalProperties": False, "required": ["sweeps"], "properties": props}
+
+
+class _NoAliasDumper(yaml.SafeDumper):
+    def ignore_aliases(self, data):
+        return True
+
+
+def schema_yaml() -> str:
+    """The text of workflow/schemas/config.schema.yaml."""
+    head = ("# JSON schema of the sweep config. GENERATED: python -m attention_dynamics.sweep schema\n"
+            "# > workflow/schemas/config.schema.yaml (tests/test_config.py checks it is up to date).\n")
+    return head + yaml.dump(json_schema(), Dumper=_NoAliasDumper, sort_keys=False, allow_unicode=True, width=100)
+
+
+# --------------------------------------------------------------------------------------
+# command line
+# --------------------------------------------------------------------------------------
+def _run_cell(args) -> int:
+    from .cell import run_cell  # the heavy import happens only here
+
+    cell = json.loads(args.cell)
+    meta = json.loads(args.meta) if args.meta else {}
+    meta.setdefault("base_seed", str(args.base_seed))
+    meta.setdefault("seeds", str(args.seeds))
+    print(f"cell {args.cell}", flush=True)
+    tables = run_cell(cell, args.seeds, args.outdir, base_seed=args.base_seed, meta=meta, log=sys.stdout)
+    st = tables["runs"]["status"].value_counts().to_dict()
+    print(f"done: {len(tables['runs'])} runs, status {st}", flush=True)
+    return 0
+
+
+def _check(args) -> int:
+    config: dict = {}
+    for f in args.configfile:
+        data = load_yaml_strict(f)
+        _deep_update(config, data)
+    try:
+        plan = check_config(config, configfiles=args.configfile, check_results=not args.no_results_check)
+    except ConfigError as exc:
+        print(f"ConfigError: {exc}", file=sys.stderr)
+        return 2
+    print(plan.summary())
+    return 0
+
+
+def _deep_update(base: dict, new: dict) -> dict:
+    for k, v in new.items():
+        if isinstance(v, dict) and isinstance(base.get(k), dict):
+            _deep_update(base[k], v)
+        else:
+            base[k] = v
+    return base
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m attention_dynamics.sweep", description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    c = sub.add_parser("check", help="validate config files (merged in order) and print the sweep summary")
+    c.add_argument("configfile", nargs="+")
+    c.add_argument("--no-results-check", action="store_true", help="skip the writable-results-folder check")
+    c.set_defaults(func=_check)
+    r = sub.add_parser("run-cell", help="run every seed of one grid cell and write its Parquet tables")
+    r.add_argument("--cell", required=True, help="cell parameters as JSON (keys of cell.CELL_DEFAULTS + sweep)")
+    r.add_argument("--seeds", type=int, required=True, help="number of seeds (indices 0 … seeds−1)")
+    r.add_argument("--base-seed", type=int, default=0)
+    r.add_argument("--outdir", required=True, help="folder for runs/events/lifetimes/trajectories.parquet")
+    r.add_argument("--meta", default="", help="extra provenance (JSON object) stored in every table")
+    r.set_defaults(func=_run_cell)
+    sc = sub.add_parser("schema", help="print the config JSON schema as YAML")
+    sc.set_defaults(func=lambda a: print(schema_yaml(), end="") or 0)
+    args = p.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
