@@ -70,36 +70,45 @@ def _check_model(model: str) -> None:
 _BLOCK_ELEMENTS = 32768
 
 
-def velocity(x: np.ndarray, mass: np.ndarray, beta: float, model: str) -> np.ndarray:
+def velocity(x: np.ndarray, mass: np.ndarray, beta: float, model: str, exact: bool = False) -> np.ndarray:
     """The vector field ẋ_i = P_{x_i}( Σ_{j≠i} a_ij (x_j − x_i) ) for all points at once.
 
-    With K_ij = e^{β(⟨x_i,x_j⟩−1)} (self-term K_ii set to 0) it is computed as
-    Σ_j K_ij m_j x_j − s_i x_i with s_i = Σ_j K_ij m_j, divided by n (USA) or by s_i + m_i
-    (SA: the self-term belongs to the normalisation), then projected. Every remaining
-    term comes from a *distinct* point, so no O(1) self-contribution is cancelled
-    (SCIENCE §5). Rows are processed in cache-sized blocks.
+    With K_ij = e^{β(⟨x_i,x_j⟩−1)} and s_i = Σ_{j≠i} K_ij m_j, the bracket is
+    Σ_{j≠i} K_ij m_j (x_j − x_i), divided by n (USA) or by s_i + m_i (SA: the self-term
+    belongs to the normalisation), then projected with P_x(v) = v − ⟨x,v⟩x.
+
+    ``exact=False`` (weighted points): the bracket is evaluated as Σ_{j≠i} K_ij m_j x_j − s_i x_i
+    with the self-term removed. Every remaining term comes from a *distinct* point, so for
+    collapsed clusters nothing of size O(1) cancels (SCIENCE §5) — but particles that
+    coincide while being separate points would cancel to round-off.
+    ``exact=True``: the bracket is summed from explicit differences x_j − x_i, and the
+    exponent is −β‖x_j − x_i‖²/2, so coincident particles contribute exactly 0 (the full
+    system without collapse uses this; it moves d times more memory).
+    Rows are processed in cache-sized blocks.
     """
     if model not in MODELS:
         raise ValueError(f"model must be one of {MODELS}, got {model!r}")
-    m = x.shape[0]
+    m, d = x.shape
     mx = x * mass[:, None]
     usa = model == "usa"
     inv_n = 1.0 / mass.sum()
-    rows = max(1, _BLOCK_ELEMENTS // m)
+    rows_fn = _velocity_rows_exact if exact else _velocity_rows
+    rows = max(1, _BLOCK_ELEMENTS // (m * d if exact else m))
     if rows >= m:  # one block: the common case once clusters have collapsed
-        return _velocity_rows(x, x, mx, mass, beta, usa, inv_n, 0)
+        return rows_fn(x, x, mx, mass, beta, usa, inv_n, 0)
     out = np.empty_like(x)
     for r0 in range(0, m, rows):
         r1 = min(m, r0 + rows)
-        out[r0:r1] = _velocity_rows(x[r0:r1], x, mx, mass, beta, usa, inv_n, r0)
+        out[r0:r1] = rows_fn(x[r0:r1], x, mx, mass, beta, usa, inv_n, r0)
     return out
 
 
 def _velocity_rows(xr, x, mx, mass, beta, usa, inv_n, r0):
-    """Rows r0 … r0+len(xr)−1 of :func:`velocity`."""
+    """Rows r0 … r0+len(xr)−1 of :func:`velocity` (weighted-point form)."""
     k = xr @ x.T
     k -= 1.0
     k *= beta
+    np.minimum(k, 0.0, out=k)  # ⟨x,y⟩ ≤ 1 up to round-off
     np.exp(k, out=k)
     k.ravel()[r0 :: x.shape[0] + 1] = 0.0  # K_ii = 0: entries (i, r0 + i)
     v = k @ mx
@@ -110,6 +119,22 @@ def _velocity_rows(xr, x, mx, mass, beta, usa, inv_n, r0):
     else:
         v /= (s + mass[r0 : r0 + xr.shape[0]])[:, None]
     v -= (xr * v).sum(axis=1)[:, None] * xr  # P_x(v) = v − ⟨x, v⟩x
+    return v
+
+
+def _velocity_rows_exact(xr, x, mx, mass, beta, usa, inv_n, r0):
+    """Rows of :func:`velocity` from explicit differences x_j − x_i (no cancellation)."""
+    diff = x[None, :, :] - xr[:, None, :]
+    w = np.einsum("ijk,ijk->ij", diff, diff)
+    w *= -0.5 * beta  # β(⟨x_i,x_j⟩ − 1) = −β‖x_j − x_i‖²/2 for unit vectors
+    np.exp(w, out=w)
+    w *= mass[None, :]
+    v = np.einsum("ij,ijk->ik", w, diff)
+    if usa:
+        v *= inv_n
+    else:
+        v /= w.sum(axis=1)[:, None]  # includes the self-term m_i
+    v -= (xr * v).sum(axis=1)[:, None] * xr
     return v
 
 

@@ -149,10 +149,13 @@ def _angle(u: np.ndarray, v: np.ndarray) -> float:
 
 def default_record_times(t_max: float, per_decade: int = 8, t_first: float = 1e-2) -> np.ndarray:
     """t = 0, then ``per_decade`` log-spaced samples per decade from ``t_first`` to ``t_max``."""
-    hi = np.log10(t_max)
-    lo = np.log10(min(t_first, t_max))
+    if t_max <= t_first:
+        return np.array([0.0, t_max])
+    hi, lo = np.log10(t_max), np.log10(t_first)
     k = max(int(np.ceil((hi - lo) * per_decade)), 1)
-    return np.concatenate([[0.0], np.logspace(lo, hi, k + 1)])
+    t = np.logspace(lo, hi, k + 1)
+    t[-1] = t_max
+    return np.concatenate([[0.0], t])
 
 
 class _Run:
@@ -185,7 +188,12 @@ class _Run:
         return True
 
     def fun(self, t, y):
-        return velocity(y.reshape(self.mass.size, -1), self.mass, self.beta, self.model).ravel()
+        # Evaluate the field at x/|x|: the solver state then has no tendency to leave the
+        # sphere (the projected field of an off-sphere x is not tangent, and on long
+        # near-antipodal plateaus |x| − 1 would grow exponentially).
+        x = y.reshape(self.mass.size, -1)
+        x = x / np.sqrt(np.einsum("ij,ij->i", x, x))[:, None]
+        return velocity(x, self.mass, self.beta, self.model, exact=not self.collapse).ravel()
 
     def snapshot(self):
         """Centres of the clusters (by original particle) at a plateau's opening."""
@@ -238,6 +246,8 @@ def simulate(x0, *, beta: float, model: str = "usa", t_max: float = 1e20, masses
             raise ValueError(f"cap_centres must have shape (k, {d})")
         w = w / np.linalg.norm(w, axis=1, keepdims=True)
         cap_eps = _check_positive("cap_eps", cap_eps)
+        if cap_labels is None:
+            raise ValueError("cap_labels (the cap index of every particle) must be given with cap_centres")
         lab = np.asarray(cap_labels, dtype=np.int64)
         if lab.shape != (n,) or lab.min() < 0 or lab.max() >= w.shape[0]:
             raise ValueError(f"cap_labels must be {n} integers in [0, {w.shape[0]})")
@@ -421,7 +431,7 @@ def simulate(x0, *, beta: float, model: str = "usa", t_max: float = 1e20, masses
             solver = new_solver(first_step=min(h, 0.5 * (t_max - run.t_off)) if h else None)
     stats["n_rhs"] += solver.nfev
     t_end = min(run.t_off, t_max) if status == "ok" else run.t_off + (solver.t if solver else 0.0)
-    censored = status == "ok" and not finished
+    censored = status == "ok" and not finished and run.count > 1
     # fill the remaining samples: after the end nothing moves (one point) or nothing is known
     while rec_i < rec.size:
         if finished:
@@ -436,7 +446,7 @@ def simulate(x0, *, beta: float, model: str = "usa", t_max: float = 1e20, masses
     lt_rows = []
     for i, p in enumerate(plateaus):
         closed = "t_close" in p
-        if not closed and p["n_clusters"] == 1 and finished:
+        if not closed and p["n_clusters"] == 1:
             continue  # the final single cluster is not a plateau that can close
         t_close = p.get("t_close", t_end)
         lt_rows.append(dict(plateau=i, n_clusters=p["n_clusters"], t_open=p["t_open"], t_close=t_close,
