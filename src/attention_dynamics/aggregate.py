@@ -13,12 +13,11 @@ import json
 from pathlib import Path
 
 import pandas as pd
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .sweep import TABLE_NAMES
 
-__all__ = ["EXTRA_RUN_COLUMNS", "table_columns", "aggregate", "tables_markdown", "main"]
+__all__ = ["EXTRA_RUN_COLUMNS", "table_columns", "aggregate", "tables_markdown", "run_from_snakemake", "main"]
 
 EXTRA_RUN_COLUMNS = {
     "cell_path": "path of the cell's folder below results/cells/<sweep>/ (deterministic, from the config)",
@@ -165,7 +164,7 @@ def tables_markdown() -> str:
     return "\n".join(lines)
 
 
-def _from_snakemake(smk) -> None:  # pragma: no cover - exercised through the workflow tests
+def run_from_snakemake(smk) -> None:  # pragma: no cover - exercised through the workflow tests
     """Entry point of workflow/scripts/aggregate.py."""
     from .sweep import check_config
 

@@ -118,9 +118,13 @@ def plot_staircase(tables: str, sweep: str, max_panels: int = 12, n_betas: int =
             done = np.nonzero(s.to_numpy() >= 1 - 1e-9)[0]
             s_ends.append(x[done[0]] if len(done) else x[-1])
         levels = np.unique(np.round(lt.loc[lt["group_id"] == g["group_id"], "sum_mass_sq"].dropna(), 4))
+        labelled = []
         for lev in sorted(set(levels) | {1.0}):
             ax.axhline(lev, color="0.5", ls="--", lw=0.8, zorder=0)
-            ax.text(1.0, lev, f" {lev:.3g}", transform=ax.get_yaxis_transform(), va="center", fontsize=7, color="0.3")
+            if all(abs(lev - m) > 0.03 for m in labelled):  # no overlapping labels (e.g. 0.549, 0.559)
+                ax.text(1.0, lev, f" {lev:.3g}", transform=ax.get_yaxis_transform(), va="center", fontsize=7,
+                        color="0.3")
+                labelled.append(lev)
         if not len(sub):
             _empty(ax)
         if s_ends:
@@ -148,12 +152,18 @@ def plot_clusters(tables: str, sweep: str, max_panels: int = 12, n_betas: int = 
         sub = tr[(tr["group_id"] == g["group_id"]) & (tr["time"] > 0)]
         betas = _pick_betas(sub["beta"], n_betas)
         col = _beta_colours(betas)
+        t_ends = []
         for b in betas:
             s = sub[sub["beta"] == b].groupby("time")["n_clusters"].mean()
             ax.step(s.index.to_numpy(), s.to_numpy(), where="post", color=col[b], lw=1.4, label=f"β={b:g}")
+            final = np.nonzero(np.isclose(s.to_numpy(), np.nanmin(s.to_numpy())))[0] if len(s) else []
+            if len(final):
+                t_ends.append(s.index[final[0]])
         if not len(sub):
             _empty(ax)
         ax.set_xscale("log")
+        if t_ends and len(sub):
+            ax.set_xlim(sub["time"].min(), min(sub["time"].max(), 100 * max(t_ends)))
         ax.set_xlabel("t")
         ax.set_ylabel("clusters (mean over seeds)")
         ax.set_title(g["label"], fontsize=9)

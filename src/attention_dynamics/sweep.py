@@ -7,13 +7,16 @@ naming the offending key *before any job is scheduled*. It then expands every sw
 into its grid cells, each with a deterministic relative path, and precomputes what the
 rules need, so the DAG is cheap to build.
 
-Only numpy and yaml are imported at module level: the simulation engine is imported
-lazily by the ``run-cell`` entry point, so start-up stays fast.
+Defaults of the cell keys are the engine's (``attention_dynamics.cell.CELL_DEFAULTS``),
+and every expanded cell is also passed through ``cell.validate_cell``, so the config
+checks can never be looser than the engine's.
 
 Command line (no Snakemake needed)::
 
     python -m attention_dynamics.sweep check config/config.yaml     # validate + summary
-    python -m attention_dynamics.sweep run-cell --cell JSON --seeds 10 --outdir DIR
+    python -m attention_dynamics.sweep schema                       # the JSON schema (YAML)
+
+Each job runs one cell with the package CLI: ``python -m attention_dynamics run-cell``.
 """
 from __future__ import annotations
 
@@ -30,6 +33,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 import yaml
+
+from .cell import CELL_DEFAULTS, validate_cell
 
 __all__ = [
     "ConfigError", "Key", "CELL_KEYS", "SWEEP_ONLY_KEYS", "TOP_KEYS", "FITS_KEYS", "PLOTS_KEYS", "BETA_RANGE_KEYS",
@@ -107,47 +112,48 @@ class Key:
     check: Callable | None = None  # value -> error message or None
 
 
+_D = CELL_DEFAULTS
 CELL_KEYS: dict[str, Key] = {k.name: k for k in [
-    Key("model", "enum", "usa", "dynamics: sa (softmax-normalised) or usa (unnormalised, GKPR24 time "
+    Key("model", "enum", _D["model"], "dynamics: sa (softmax-normalised) or usa (unnormalised, GKPR24 time "
         "convention e^{β(⟨x,y⟩−1)}/n)", choices=MODELS),
-    Key("init", "enum", "caps", "initial data: caps (uniform in k caps of radius ε), gaussian (mixture "
+    Key("init", "enum", _D["init"], "initial data: caps (uniform in k caps of radius ε), gaussian (mixture "
         "around k centres, normalised) or uniform (iid on the sphere; k is forced to 1)", choices=INITS),
-    Key("d", "int", 3, "ambient dimension; particles live on S^{d−1}", check=_at_least(2)),
-    Key("n", "int", 64, "number of particles", check=_at_least(1)),
-    Key("k", "int", 4, "number of caps / mixture components (ignored and set to 1 for uniform)",
+    Key("d", "int", _D["d"], "ambient dimension; particles live on S^{d−1}", check=_at_least(2)),
+    Key("n", "int", _D["n"], "number of particles", check=_at_least(1)),
+    Key("k", "int", _D["k"], "number of caps / mixture components (ignored and set to 1 for uniform)",
         check=_at_least(1)),
-    Key("beta", "float", 10.0, "inverse temperature β > 0: a number, a list, or a range "
+    Key("beta", "float", _D["beta"], "inverse temperature β > 0: a number, a list, or a range "
         "{start, stop, num[, scale: linear|log]}", check=_positive),
-    Key("eps", "float", 1e-3, "cap radius ε in 1 − cos units (cap angular radius arccos(1 − ε)); "
+    Key("eps", "float", _D["eps"], "cap radius ε in 1 − cos units (cap angular radius arccos(1 − ε)); "
         "caps only", used_by=("caps",), check=_in_open(0, 1)),
-    Key("centres", "enum", "circle", "where the k centres are: circle (on a great circle, see spacing) or "
+    Key("centres", "enum", _D["centres"], "where the k centres are: circle (on a great circle, see spacing) or "
         "random (iid uniform, pairwise angle ≥ min_angle, drawn per seed)", choices=CENTRES,
         used_by=("caps", "gaussian")),
-    Key("spacing", "float_or_null", None, "circle centres: angle (rad) between consecutive centres; null "
+    Key("spacing", "float_or_null", _D["spacing"], "circle centres: angle (rad) between consecutive centres; null "
         "means 2π/k, which makes k = 2 antipodal (they never merge)", used_by=("caps", "gaussian"),
         check=_spacing),
-    Key("min_angle", "float", 0.5, "random centres: minimum pairwise angle (rad)", used_by=("caps", "gaussian"),
+    Key("min_angle", "float", _D["min_angle"], "random centres: minimum pairwise angle (rad)", used_by=("caps", "gaussian"),
         check=_min_angle),
-    Key("masses", "masses", None, "per-cluster masses (k positive counts or fractions); null = equal. "
+    Key("masses", "masses", _D["masses"], "per-cluster masses (k positive counts or fractions); null = equal. "
         "Not a grid axis: one list for the whole sweep", grid=False, used_by=("caps", "gaussian")),
-    Key("r", "float", 1.0, "gaussian: the component means are √r·w_q", used_by=("gaussian",), check=_nonneg),
-    Key("sigma", "float", 0.05, "gaussian: standard deviation of each component", used_by=("gaussian",),
+    Key("r", "float", _D["r"], "gaussian: the component means are √r·w_q", used_by=("gaussian",), check=_nonneg),
+    Key("sigma", "float", _D["sigma"], "gaussian: standard deviation of each component", used_by=("gaussian",),
         check=_positive),
-    Key("t_max", "float", 1e20, "horizon of each simulation (must reach the merges: ln T ≈ β(1 − cos D))",
+    Key("t_max", "float", _D["t_max"], "horizon of each simulation (must reach the merges: ln T ≈ β(1 − cos D))",
         check=_positive),
-    Key("theta_c", "float", 0.1, "single-linkage angle (rad) defining clusters and merges; must exceed the "
+    Key("theta_c", "float", _D["theta_c"], "single-linkage angle (rad) defining clusters and merges; must exceed the "
         "initial spread inside a cap", check=_in_open(0, math.pi)),
-    Key("delta", "float", 1e-4, "collapse radius δ (chordal): points closer than δ become one weighted point",
+    Key("delta", "float", _D["delta"], "collapse radius δ (chordal): points closer than δ become one weighted point",
         check=_positive),
-    Key("rtol", "float", 1e-11, "relative tolerance of the DOP853 integrator", check=_in_open(0, 1)),
-    Key("atol", "float", 1e-13, "absolute tolerance of the DOP853 integrator", check=_positive),
-    Key("per_decade", "int", 8, "trajectory samples per decade of time", check=_at_least(1)),
+    Key("rtol", "float", _D["rtol"], "relative tolerance of the DOP853 integrator", check=_in_open(0, 1)),
+    Key("atol", "float", _D["atol"], "absolute tolerance of the DOP853 integrator", check=_positive),
+    Key("per_decade", "int", _D["per_decade"], "trajectory samples per decade of time", check=_at_least(1)),
 ]}
 
 SWEEP_ONLY_KEYS: dict[str, Key] = {k.name: k for k in [
     Key("seeds", "int", 10, "number of seeds per grid cell (seed indices 0 … seeds−1)", grid=False,
         check=_at_least(1)),
-    Key("description", "str", "", "free text shown in logs and plots", grid=False),
+    Key("description", "str", "", "free text, printed in the start-up summary", grid=False),
 ]}
 
 BETA_RANGE_KEYS: dict[str, Key] = {k.name: k for k in [
@@ -180,6 +186,8 @@ TOP_KEYS: dict[str, Key] = {k.name: k for k in [
     Key("sweeps", "mapping", None, "named sweeps: name -> grid (at least one)", grid=False),
     Key("fits", "mapping", {}, "scaling-law fit settings", grid=False),
     Key("plots", "mapping", {}, "plot settings", grid=False),
+    Key("reproductions", "mapping", {}, "paper reproductions (workflow/rules/reproductions.smk); checked by "
+        "attention_dynamics.reproductions.reproductions_config", grid=False),
 ]}
 
 SWEEP_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
@@ -453,16 +461,13 @@ class Plan:
         return [f"{self.results}/cells/{c.sweep}/{c.path}/{table}.parquet" for c in self.cells
                 if sweep is None or c.sweep == sweep]
 
-    def cell_table(self) -> list[dict]:
-        """One row per cell (sweep, path, group and every parameter): joined onto the runs table."""
-        return [{"sweep": c.sweep, "cell_path": c.path, "group_id": c.group, **c.params} for c in self.cells]
-
     def summary(self) -> str:
         lines = [f"config hash {self.hash}; results in {self.results}/"]
         for s in self.sweeps:
             cs = [c for c in self.cells if c.sweep == s]
+            desc = self.config["sweeps"][s].get("description", "")
             lines.append(f"  sweep {s}: {len(cs)} cells, {self.n_simulations(s)} simulations, "
-                         f"{len({c.group for c in cs})} fit groups")
+                         f"{len({c.group for c in cs})} fit groups{' — ' + desc if desc else ''}")
         lines.append(f"  total: {len(self.cells)} cells, {self.n_simulations()} simulations")
         lines += [f"  warning: {w}" for w in self.warnings]
         return "\n".join(lines)
@@ -586,6 +591,10 @@ def _expand_sweep(name: str, spec: dict, defaults: dict, warnings: list[str]) ->
             if kname in PATH_KEYS or kname == "beta" or (kname in varying and _relevant(kname, cell)):
                 parts.append(f"{kname}~{format_value(cell[kname])}")
         rel = "/".join(parts)
+        try:  # the engine's own checks, so a config can never pass here and fail in a job
+            validate_cell(cell)
+        except ValueError as exc:
+            raise ConfigError(path, f"cell {rel} is rejected by the engine: {exc}") from None
         group = _digest({"sweep": name, **{k: v for k, v in cell.items() if k != "beta"}})[:12]
         cells.append(Cell(sweep=name, path=rel, params={k: cell[k] for k in CELL_KEYS}, seeds=seeds, group=group))
     if not cells:
@@ -648,10 +657,27 @@ def check_config(config: dict, *, configfiles=(), check_results: bool = True) ->
             raise ConfigError(f"sweeps.{name}", f"must be a mapping of grid keys, got {_type_name(spec)} {spec!r}")
         sweeps[name], cs = _expand_sweep(name, spec, defaults, warnings)
         cells += cs
+    if "reproductions" in config:
+        _check_reproductions(config["reproductions"])
     if check_results:
         _check_results_dir(results)
     norm = {"results": results, "base_seed": base_seed, "sweeps": sweeps, "fits": fits, "plots": plots}
     return Plan(config=norm, cells=cells, warnings=warnings)
+
+
+def _check_reproductions(section) -> None:
+    """The ``reproductions`` section belongs to attention_dynamics.reproductions: use its checker."""
+    try:
+        from .reproductions import reproductions_config
+    except ImportError:  # pragma: no cover - module not present
+        return
+    try:
+        reproductions_config(section)
+    except (ValueError, TypeError) as exc:
+        msg = str(exc)
+        head, _, rest = msg.partition(":")
+        key = head if head.startswith("reproductions") and " " not in head else "reproductions"
+        raise ConfigError(key, rest.strip() if key == head else msg) from None
 
 
 def load_plan(config: dict, configfiles=()) -> Plan:
@@ -730,10 +756,11 @@ def json_schema() -> dict:
         "plots": {"type": "object", "additionalProperties": False, "default": {},
                   "description": TOP_KEYS["plots"].doc,
                   "properties": {n: _key_schema(k) for n, k in PLOTS_KEYS.items()}},
+        "reproductions": {"type": "object", "default": {}, "description": TOP_KEYS["reproductions"].doc},
     }
     props = {"results": {**_key_schema(TOP_KEYS["results"]), "minLength": 1},
              "base_seed": _key_schema(TOP_KEYS["base_seed"]), **section}
-    return {"$schema": "http://json-schema.org/draft-07/schema#",
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema",
             "title": "attention-dynamics sweep configuration",
             "description": "Generated by `python -m attention_dynamics.sweep schema` from the key tables in "
                            "src/attention_dynamics/sweep.py (tests check they agree). Documented in "
@@ -756,20 +783,6 @@ def schema_yaml() -> str:
 # --------------------------------------------------------------------------------------
 # command line
 # --------------------------------------------------------------------------------------
-def _run_cell(args) -> int:
-    from .cell import run_cell  # the heavy import happens only here
-
-    cell = json.loads(args.cell)
-    meta = json.loads(args.meta) if args.meta else {}
-    meta.setdefault("base_seed", str(args.base_seed))
-    meta.setdefault("seeds", str(args.seeds))
-    print(f"cell {args.cell}", flush=True)
-    tables = run_cell(cell, args.seeds, args.outdir, base_seed=args.base_seed, meta=meta, log=sys.stdout)
-    st = tables["runs"]["status"].value_counts().to_dict()
-    print(f"done: {len(tables['runs'])} runs, status {st}", flush=True)
-    return 0
-
-
 def _check(args) -> int:
     config: dict = {}
     for f in args.configfile:
@@ -800,13 +813,6 @@ def main(argv=None) -> int:
     c.add_argument("configfile", nargs="+")
     c.add_argument("--no-results-check", action="store_true", help="skip the writable-results-folder check")
     c.set_defaults(func=_check)
-    r = sub.add_parser("run-cell", help="run every seed of one grid cell and write its Parquet tables")
-    r.add_argument("--cell", required=True, help="cell parameters as JSON (keys of cell.CELL_DEFAULTS + sweep)")
-    r.add_argument("--seeds", type=int, required=True, help="number of seeds (indices 0 … seeds−1)")
-    r.add_argument("--base-seed", type=int, default=0)
-    r.add_argument("--outdir", required=True, help="folder for runs/events/lifetimes/trajectories.parquet")
-    r.add_argument("--meta", default="", help="extra provenance (JSON object) stored in every table")
-    r.set_defaults(func=_run_cell)
     sc = sub.add_parser("schema", help="print the config JSON schema as YAML")
     sc.set_defaults(func=lambda a: print(schema_yaml(), end="") or 0)
     args = p.parse_args(argv)

@@ -1,0 +1,76 @@
+"""attention-dynamics sweep pipeline (GitHub issue 3).
+
+    snakemake --cores 2                                  # default sweep (config/config.yaml)
+    snakemake --cores 2 --configfile config/test.yaml    # another config *replaces* the default
+    snakemake --report report.html                       # HTML report with every plot
+
+The config is checked at start-up (attention_dynamics.sweep, then the JSON schema) and a
+bad config stops before any job with a message naming the key. Logic lives in the
+package; rules only call it. Keys: config/README.md; tables: docs/tables.md.
+"""
+import os
+import sys
+
+from snakemake.logging import logger
+from snakemake.utils import min_version, validate
+
+from attention_dynamics import sweep as sw
+
+min_version("9.0")
+
+
+envvars:
+    "PATH",
+
+
+
+# A --configfile on the command line replaces the default config (instead of being
+# deep-merged into it, which would keep the default sweeps).
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
+
+
+PLAN = sw.load_plan(config, configfiles=workflow.configfiles)  # our checks + grid expansion
+validate(config, "workflow/schemas/config.schema.yaml", set_default=False)
+for _warning in PLAN.warnings:
+    logger.warning(f"config warning: {_warning}")
+logger.info(PLAN.summary())
+
+R = PLAN.results  # results folder
+# Jobs call `python -m attention_dynamics...`: make that the interpreter running snakemake
+# (it has the package), also when the environment was not activated.
+PY = sys.executable
+os.environ["PATH"] = os.path.dirname(PY) + os.pathsep + os.environ.get("PATH", "")
+PLOT_KINDS = ["staircase", "clusters", "times", "lifetimes"]
+
+# Final targets of `rule all`. Rule files may append their own (TARGETS += [...]).
+TARGETS = [
+    *expand("{r}/tables/{t}.parquet", r=R, t=[*sw.TABLE_NAMES, "fits"]),
+    *expand(
+        "{r}/plots/{sweep}/{kind}.{ext}",
+        r=R,
+        sweep=PLAN.sweeps,
+        kind=PLOT_KINDS,
+        ext=["png", "pdf"],
+    ),
+]
+
+# Rule files (workflow/rules/), in order. Add new ones here.
+RULE_FILES = [
+    "simulate.smk",
+    "aggregate.smk",
+    "plots.smk",
+    "reproductions.smk",
+]
+
+
+for _rule_file in RULE_FILES:
+
+    include: f"workflow/rules/{_rule_file}"
+
+
+rule all:
+    default_target: True
+    input:
+        TARGETS,

@@ -1,0 +1,268 @@
+"""Paper reproductions: GKPR24 staircase, BPA24 emergence, GLPR23 phase diagram, summary."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from attention_dynamics import initial
+from attention_dynamics.clusters import single_linkage_labels
+from attention_dynamics.reproductions import (
+    _tangential_gradient,
+    authors_initial_angles,
+    authors_staircase,
+    circle_components,
+    components,
+    degree_power,
+    emergence_cells,
+    emergence_run,
+    formation,
+    logtime_staircase,
+    phase_diagram,
+    reproductions_config,
+    staircase_tables,
+    staircase_theory,
+    summary_markdown,
+    summary_rows,
+    write_summary,
+)
+from attention_dynamics.theory import two_cluster_merge_time
+
+# ----------------------------------------------------------------------------- staircase
+
+
+def test_authors_configuration_and_closest_pair_theory():
+    th = authors_initial_angles()
+    u = np.log(2000) / np.sqrt(2000)
+    assert th == pytest.approx(0.5 * u * np.array([0, 0.5, 2, 4, 7]), rel=1e-15)
+    t = staircase_theory(th)
+    assert t["merged"].tolist() == ["{1,2}", "{1,2,3}", "{4,5}", "{1,2,3,4,5}"]
+    assert t["level_after"].to_numpy() * 25 == pytest.approx([7, 11, 13, 25])
+    # gaps by hand: centre of {1,2} at u/8; {1,2,3} at (2·u/8 + u)/3; {4,5} at 11u/4
+    c12, c123, c45 = u / 8, (2 * u / 8 + u) / 3, 11 * u / 4
+    assert t["gap"].to_numpy() == pytest.approx([u / 4, u - c12, 1.5 * u, c45 - c123], rel=1e-12)
+    dur = t["gap"] * np.sqrt(t["mass_a"] * t["mass_b"] / (t["mass_a"] + t["mass_b"]))
+    assert t["arclength_end"].to_numpy() == pytest.approx(np.cumsum(dur))
+
+
+def test_tangential_gradient_is_the_authors_grad_usa():
+    """Reference: the authors' grad_USA, g_i = (1/n²) Σ_j −sin(θ_i−θ_j) e^{β(cos(θ_i−θ_j)−1)}."""
+    rng = np.random.default_rng(3)
+    th = rng.uniform(0, 0.6, 5)
+    for beta in (3.0, 500.0):
+        diff = th[:, None] - th[None, :]
+        ref = (-np.sin(diff) * np.exp(beta * (np.cos(diff) - 1))).sum(axis=1) / 25
+        got = _tangential_gradient(th, np.ones(5), beta)
+        assert np.max(np.abs(got - ref)) < 1e-15 + 1e-12 * np.max(np.abs(ref))
+    # weighted form: a point of mass 2 == two coincident particles
+    th3 = np.array([0.0, 0.0, 0.3])
+    g_full = _tangential_gradient(th3, np.ones(3), 50.0)
+    g_w = _tangential_gradient(np.array([0.0, 0.3]), np.array([2.0, 1.0]), 50.0)
+    assert g_w == pytest.approx(g_full[1:], rel=1e-13)
+
+
+def test_authors_staircase_plateaus_order_and_end_times():
+    curve, merges = authors_staircase(4000.0, record_every=50)
+    assert merges["merged"].tolist() == ["{1,2}", "{1,2,3}", "{4,5}", "{1,2,3,4,5}"]
+    assert merges["level"].to_numpy() == pytest.approx([7 / 25, 11 / 25, 13 / 25, 1.0], abs=1e-3)
+    # Ē never decreases (gradient ascent with small steps)
+    assert np.all(np.diff(curve["energy"].to_numpy()) > -1e-12)
+    # end-times: only the merging pair moves, at combined speed ln β √((m_a+m_b)/(m_a m_b))
+    th = staircase_theory(authors_initial_angles())
+    pred = th["arclength_end"].to_numpy() / np.log(4000.0)
+    assert merges["tau"].to_numpy() == pytest.approx(pred, rel=0.03)
+
+
+def test_staircase_tables_summary_columns():
+    steps, curves = staircase_tables([3000.0], logtime=False, record_every=100)
+    assert steps["order_ok"].all()
+    assert steps["level_error"].abs().max() < 1e-3
+    assert steps["end_rel_error"].abs().max() < 0.01
+    assert set(curves["parametrisation"]) == {"arclength"}
+
+
+def test_logtime_staircase_matches_two_cluster_quadrature():
+    """Independent reference: the two-point-cluster merge time (one quadrature per step)."""
+    beta, theta_c = 2000.0, 0.01
+    tr, ev, res = logtime_staircase(beta, theta_c=theta_c)
+    assert res.status == "ok" and len(ev) == 4
+    th = staircase_theory(authors_initial_angles())
+    t_cum = np.cumsum([two_cluster_merge_time(r.gap, theta_c, beta, r.mass_a, r.mass_b, n=5, model="usa")
+                       for r in th.itertuples()])
+    # merges 2..4 are exponentially separated: the isolated-pair quadrature is accurate up to
+    # the pull of the third cluster, e^{−β(cos D_k − cos D_other)} ≈ 1e-3 here
+    assert ev["time"].to_numpy()[1:] == pytest.approx(t_cum[1:], rel=5e-3)
+    assert (ev["mass_a"] * 5).tolist() == [1.0, 2.0, 1.0, 3.0]
+    # step positions approach 1 − cos D from below, within O(ln(β)/β)
+    assert np.all(np.abs(ev["s"].to_numpy() - th["s_step"].to_numpy()) < 5 * np.log(beta) / beta)
+    assert tr["energy"].iloc[-1] == pytest.approx(1.0)
+
+
+# ----------------------------------------------------------------------------- clusters
+
+
+def test_circle_components_equal_single_linkage():
+    rng = np.random.default_rng(1)
+    for _ in range(100):
+        n = int(rng.integers(2, 50))
+        x = initial.uniform(n, 2, rng).x
+        th = float(rng.uniform(0.05, 1.5))
+        lab, masses, ext = circle_components(x, th)
+        count, ref = single_linkage_labels(x, th)
+        assert masses.size == count
+        for k in range(count):  # same partition
+            assert np.unique(ref[lab == k]).size == 1
+            xc = x[lab == k]
+            diam = np.arccos(np.clip((xc @ xc.T).min(), -1, 1))
+            if ext[k] < np.pi - 1e-9:
+                assert abs(diam - ext[k]) < 1e-6
+        assert masses.sum() == n
+
+
+def test_components_d3_extents():
+    rng = np.random.default_rng(2)
+    x = np.concatenate([initial.sample_cap(np.eye(3)[i], 1e-3, 30, rng) for i in range(3)])
+    lab, masses, ext = components(x, 0.2)
+    assert sorted(masses) == [30, 30, 30]
+    assert np.all(ext < 2 * np.arccos(1 - 1e-3) + 1e-9)
+
+
+@pytest.mark.parametrize("d", [2, 3, 5])
+def test_degree_power_is_the_gegenbauer_pair_average(d):
+    from scipy.special import eval_chebyt, eval_gegenbauer
+
+    rng = np.random.default_rng(d)
+    x = initial.uniform(150, d, rng).x
+    g = np.clip(x @ x.T, -1, 1)
+    if d == 2:
+        ref = [eval_chebyt(l, g).mean() for l in range(1, 8)]
+    else:
+        a = (d - 2) / 2
+        ref = [(eval_gegenbauer(l, a, g) / eval_gegenbauer(l, a, 1.0)).mean() for l in range(1, 8)]
+    assert degree_power(x, 7) == pytest.approx(ref, abs=1e-13)
+
+
+# ----------------------------------------------------------------------------- emergence
+
+
+def test_formation_counts_planted_clusters():
+    """Five planted groups on the circle: formation is reached quickly with count 5."""
+    rng = np.random.default_rng(0)
+    centres = 2 * np.pi * np.arange(5) / 5
+    th = np.repeat(centres, 60) + rng.normal(0, 0.15, 300)
+    x = np.stack([np.cos(th), np.sin(th)], 1)
+    out = formation(x, 10.0)
+    assert out["status"] == "ok"
+    assert out["n_clusters"] == 5 and out["n_clusters_peak"] == 5
+    assert out["tight_mass"] >= 0.9
+    assert 0 < out["t_formation"] < 50
+
+
+def test_emergence_run_small_uniform_system():
+    row = emergence_run(10.0, 2, 400, 0, history_t_max=1e4)
+    assert row["status"] == "ok"
+    assert row["l_star"] == 4
+    assert 1 <= row["n_clusters_formation"] <= 12 and 1 <= row["n_clusters_peak"] <= 12
+    assert row["t_peak"] <= row["t_formation"]
+    assert 0.5 < row["t_ratio"] < 5
+    counts = [int(c.split("@")[0]) for c in row["later_counts"].split(";")]
+    assert counts[0] == row["n_clusters_formation"] and counts == sorted(counts, reverse=True)
+    assert row["n_clusters_final"] == counts[-1]
+
+
+def test_emergence_sparse_initial_data_is_flagged():
+    # 300 points on S² are mostly isolated at θ_c = 0.1: the formation criterion cannot apply
+    row = emergence_run(5.0, 3, 300, 0)
+    assert row["status"] == "sparse" and "θ_c" in row["reason"]
+
+
+def test_emergence_same_initial_data_at_every_beta():
+    a = emergence_run(5.0, 2, 200, 3)
+    b = emergence_run(5.0, 2, 200, 3)
+    assert a["t_formation"] == b["t_formation"] and a["n_clusters_formation"] == b["n_clusters_formation"]
+
+
+# ----------------------------------------------------------------------------- phase diagram
+
+
+def test_phase_diagram_small():
+    from attention_dynamics.cell import seed_sequence
+
+    times = np.linspace(0, 30, 7)
+    df = phase_diagram([0.5, 6.0], times, n=8, n_systems=3)
+    assert len(df) == 14 and df["fraction"].between(0, 1).all()
+    # t = 0 equals the direct count on the same initial data
+    frac0 = []
+    for s in range(3):
+        x = initial.uniform(8, 2, np.random.default_rng(seed_sequence({"init": "uniform", "d": 2, "n": 8}, s))).x
+        g = (x @ x.T)[np.triu_indices(8, 1)]
+        frac0.append(np.mean(g > 0.999))
+    assert df[(df["t"] == 0)]["fraction"].to_numpy() == pytest.approx([np.mean(frac0)] * 2)
+    # small β: SA clusters fully by t = 30 (GLPR23: fast global clustering)
+    assert df[(df["beta"] == 0.5) & (df["t"] == 30)]["fraction"].iloc[0] == pytest.approx(1.0)
+
+
+# ----------------------------------------------------------------------------- config / summary
+
+
+def test_reproductions_config_defaults_and_errors():
+    cfg = reproductions_config(None)
+    assert cfg["staircase"]["betas"] == [500.0, 1000.0, 1500.0, 2000.0, 3000.0, 4000.0]
+    assert len(cfg["phase_diagram"]["betas"]) == 30
+    with pytest.raises(ValueError, match="reproductions.emergence.seedz"):
+        reproductions_config({"emergence": {"seedz": 3}})
+    with pytest.raises(ValueError, match="reproductions.phase_diagram.n_systems"):
+        reproductions_config({"phase_diagram": {"n_systems": 0}})
+    cells = emergence_cells({"emergence": {"d": [2, 3], "betas": [0.3, 5.0]}})
+    assert [c["path"] for c in cells] == ["d2/beta0.3", "d2/beta5", "d3/beta0.3", "d3/beta5"]
+
+
+def _fake_tables():
+    fits = pd.DataFrame([dict(sweep="pairs", model="usa", init="caps", d=2, n=8, k=2, quantity="first_merge",
+                              status="ok", c=0.45, c_lo=0.44, c_hi=0.47, theory="1 - cos D_min",
+                              theory_slope=1 - np.cos(1.0), slope_ratio=0.45 / (1 - np.cos(1.0)),
+                              ode_slope=0.455, n_obs=9, n_censored=0)])
+    runs = pd.DataFrame(dict(status=["ok", "ok", "ok"], escape_gamma=[0.1, 0.2, -0.1],
+                             escape_time=[10.0, np.nan, 0.1], escape_bound=[5.0, 3.0, 1.0], t_end=[20, 100, 1]))
+    key = dict(sweep="s", cell_id="c", beta=10.0, seed=0)
+    lifetimes = pd.DataFrame([dict(**key, plateau=1, n_clusters=2, t_open=10.0, t_close=1000.0, lifetime=990.0,
+                                   censored=False, sum_mass_sq=0.5)])
+    trajectories = pd.DataFrame([dict(**key, time=t, energy=e) for t, e in [(1, 0.3), (50, 0.49), (100, 0.495),
+                                                                            (5000, 1.0)]])
+    emergence = pd.DataFrame([dict(d=2, n=2000, beta=10.0, seed=s, l_star=4, n_clusters_formation=c,
+                                   n_clusters_peak=c, dominant_degree=4, t_c_pred=42.0, t_ratio=1.6, status="ok",
+                                   agree=c == 4) for s, c in enumerate([4, 4, 5])])
+    return dict(fits=fits, runs=runs, lifetimes=lifetimes, trajectories=trajectories, emergence=emergence)
+
+
+def test_summary_rows_and_markdown(tmp_path):
+    rows = summary_rows(**_fake_tables())
+    text = summary_markdown(rows)
+
+    def row(prefix):
+        return next(r for r in rows if r["claim"].startswith(prefix))
+
+    assert "theory inside CI" in row("first-merge time slope")["agreement"]  # 1 − cos 1 = 0.4597 ∈ CI
+    assert "1/1 observed escapes ≥ T₂" in row("escape time ≥")["measured"]
+    assert "1 censored runs, 1 of them ran past T₂" in row("escape time ≥")["measured"]
+    assert "holds in every run" in row("escape time ≥")["agreement"]
+    em = [r for r in rows if r["claim"].startswith("clusters emerging")][0]
+    assert "67% = l* (67% by the largest count)" in em["agreement"] and "l* most frequent" in em["agreement"]
+    assert row("d = 2: l* is the most frequent")["agreement"] == "yes"
+    pl = [r for r in rows if r["claim"].startswith("plateau height")][0]
+    assert "= 0.005" in pl["measured"] and "100% within 0.01" in pl["agreement"]
+    assert text.count("\n|") == len(rows) + 2  # header, separator, one line per row
+    assert "table not available" in text  # staircase and phase tables were not given
+    out = tmp_path / "summary.md"
+    write_summary(out, **_fake_tables())
+    assert out.read_text().startswith("# Summary")
+
+
+def test_reproductions_schema_accepts_defaults_and_rejects_typos():
+    import jsonschema
+
+    from attention_dynamics.reproductions import REPRODUCTIONS_DEFAULTS, reproductions_schema
+
+    schema = reproductions_schema()
+    jsonschema.validate(REPRODUCTIONS_DEFAULTS, schema)
+    jsonschema.validate({"emergence": {"d": 2, "betas": {"start": 1, "stop": 40, "num": 40}}}, schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"emergence": {"seedz": 3}}, schema)

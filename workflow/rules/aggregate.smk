@@ -1,0 +1,48 @@
+# Concatenate the per-cell tables into results/tables/, then fit the scaling laws.
+
+
+rule aggregate:
+    input:
+        runs=PLAN.cell_files("runs"),
+        events=PLAN.cell_files("events"),
+        lifetimes=PLAN.cell_files("lifetimes"),
+        trajectories=PLAN.cell_files("trajectories"),
+    output:
+        runs=f"{R}/tables/runs.parquet",
+        events=f"{R}/tables/events.parquet",
+        lifetimes=f"{R}/tables/lifetimes.parquet",
+        trajectories=f"{R}/tables/trajectories.parquet",
+    params:
+        config_hash=PLAN.hash,
+    log:
+        f"{R}/logs/aggregate.log",
+    benchmark:
+        f"{R}/benchmarks/aggregate.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    script:
+        "../scripts/aggregate.py"
+
+
+rule fits:
+    input:
+        runs=f"{R}/tables/runs.parquet",
+    output:
+        fits=f"{R}/tables/fits.parquet",
+    params:
+        n_boot=PLAN.config["fits"]["n_boot"],
+        ci=PLAN.config["fits"]["ci"],
+        seed=PLAN.config["fits"]["seed"],
+    log:
+        f"{R}/logs/fits.log",
+    benchmark:
+        f"{R}/benchmarks/fits.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=20,
+    shell:
+        "python -m attention_dynamics.fits --runs {input.runs:q} --out {output.fits:q}"
+        " --n-boot {params.n_boot} --ci {params.ci} --seed {params.seed} > {log:q} 2>&1"

@@ -1,0 +1,152 @@
+# Paper reproductions (GitHub issue 5): GKPR24's staircase, BPA24's emergence of l* clusters,
+# GLPR23's (β, t) phase diagram, and results/summary.md (claim → theory → measured →
+# agreement). Settings: the `reproductions:` section of the config (defaults and checks in
+# attention_dynamics.reproductions.reproductions_config). Logic lives in the package.
+
+import json as _json
+
+from attention_dynamics.reproductions import emergence_cells as _emergence_cells
+from attention_dynamics.reproductions import reproductions_config as _reproductions_config
+
+REPRO = _reproductions_config(config.get("reproductions"))
+REPRO_JSON = _json.dumps(REPRO, sort_keys=True)
+EMERGENCE_CELLS = _emergence_cells(config.get("reproductions"))
+EMERGENCE_FILES = [f"{R}/reproductions/emergence/{c['path']}.parquet" for c in EMERGENCE_CELLS]
+REPRO_TABLES = [f"{R}/tables/{t}.parquet" for t in ("staircase_authors", "emergence", "phase_diagram")]
+REPRO_PLOTS = [f"{R}/plots/reproductions/{f}.{ext}" for f in ("staircase_authors", "emergence", "phase_diagram")
+               for ext in ("png", "pdf")]
+REPRO_SEEDS = int(REPRO["emergence"]["seeds"])
+TARGETS += [*REPRO_TABLES, *REPRO_PLOTS, f"{R}/summary.md"]  # picked up by rule all in the Snakefile
+
+
+def _repro_report(figure, ext, caption, subcategory):
+    return report(f"{R}/plots/reproductions/{figure}.{ext}", caption=f"../report/{caption}",
+                  category="Reproductions", subcategory=subcategory,
+                  labels={"figure": figure, "format": ext})
+
+
+wildcard_constraints:
+    rd=r"\d+",
+    rbeta=r"[0-9][0-9.e+-]*",
+
+
+rule staircase_authors:
+    output:
+        steps=f"{R}/tables/staircase_authors.parquet",
+        curves=f"{R}/tables/staircase_authors_curves.parquet",
+        png=_repro_report("staircase_authors", "png", "staircase_authors.rst", "GKPR24 staircase"),
+        pdf=_repro_report("staircase_authors", "pdf", "staircase_authors.rst", "GKPR24 staircase"),
+    params:
+        cfg=REPRO_JSON,
+        config_hash=PLAN.hash,
+    log:
+        f"{R}/logs/reproductions/staircase_authors.log",
+    benchmark:
+        f"{R}/benchmarks/reproductions/staircase_authors.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    shell:
+        "MPLBACKEND=Agg {PY:q} -m attention_dynamics.reproductions --config {params.cfg:q}"
+        " --config-hash {params.config_hash} staircase --steps {output.steps:q} --curves {output.curves:q}"
+        " --plot {output.png:q} {output.pdf:q} > {log:q} 2>&1"
+
+
+rule emergence_cell:
+    output:
+        f"{R}/reproductions/emergence/d{{rd}}/beta{{rbeta}}.parquet",
+    params:
+        cfg=REPRO_JSON,
+        config_hash=PLAN.hash,
+        base_seed=PLAN.config["base_seed"],
+    log:
+        f"{R}/logs/reproductions/emergence/d{{rd}}/beta{{rbeta}}.log",
+    benchmark:
+        f"{R}/benchmarks/reproductions/emergence/d{{rd}}/beta{{rbeta}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=1500,
+        # measured per seed at n = 2000 (2 shared cores): ≈ 1 s in d = 2, ≈ 8 s in d = 3 for the
+        # formation stage, + 1–2 s with history_t_max = 1e6; minutes, generous for SLURM
+        runtime=lambda w: 5 + REPRO_SEEDS // (8 if int(w.rd) == 2 else 2),
+    shell:
+        "{PY:q} -m attention_dynamics.reproductions --config {params.cfg:q} --config-hash {params.config_hash}"
+        " emergence --d {wildcards.rd} --beta {wildcards.rbeta} --base-seed {params.base_seed}"
+        " --out {output:q} > {log:q} 2>&1"
+
+
+rule emergence:
+    input:
+        EMERGENCE_FILES,
+    output:
+        table=f"{R}/tables/emergence.parquet",
+        png=_repro_report("emergence", "png", "emergence.rst", "BPA24 emergence"),
+        pdf=_repro_report("emergence", "pdf", "emergence.rst", "BPA24 emergence"),
+    params:
+        cfg=REPRO_JSON,
+        config_hash=PLAN.hash,
+    log:
+        f"{R}/logs/reproductions/emergence.log",
+    benchmark:
+        f"{R}/benchmarks/reproductions/emergence.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    shell:
+        "MPLBACKEND=Agg {PY:q} -m attention_dynamics.reproductions --config {params.cfg:q}"
+        " --config-hash {params.config_hash} emergence-aggregate --inputs {input:q} --out {output.table:q}"
+        " --plot {output.png:q} {output.pdf:q} > {log:q} 2>&1"
+
+
+rule phase_diagram:
+    output:
+        table=f"{R}/tables/phase_diagram.parquet",
+        png=_repro_report("phase_diagram", "png", "phase_diagram.rst", "GLPR23 phase diagram"),
+        pdf=_repro_report("phase_diagram", "pdf", "phase_diagram.rst", "GLPR23 phase diagram"),
+    params:
+        cfg=REPRO_JSON,
+        config_hash=PLAN.hash,
+        base_seed=PLAN.config["base_seed"],
+    log:
+        f"{R}/logs/reproductions/phase_diagram.log",
+    benchmark:
+        f"{R}/benchmarks/reproductions/phase_diagram.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        # ≈ 0.1 s per (β, system) at n = 32
+        runtime=lambda w: 5 + len(REPRO["phase_diagram"]["betas"]) * int(REPRO["phase_diagram"]["n_systems"]) // 300,
+    shell:
+        "MPLBACKEND=Agg {PY:q} -m attention_dynamics.reproductions --config {params.cfg:q}"
+        " --config-hash {params.config_hash} phase --base-seed {params.base_seed} --out {output.table:q}"
+        " --plot {output.png:q} {output.pdf:q} > {log:q} 2>&1"
+
+
+rule summary:
+    input:
+        runs=f"{R}/tables/runs.parquet",
+        lifetimes=f"{R}/tables/lifetimes.parquet",
+        trajectories=f"{R}/tables/trajectories.parquet",
+        fits=f"{R}/tables/fits.parquet",
+        staircase=f"{R}/tables/staircase_authors.parquet",
+        emergence=f"{R}/tables/emergence.parquet",
+        phase=f"{R}/tables/phase_diagram.parquet",
+    output:
+        report(f"{R}/summary.md", caption="../report/summary.rst", category="Summary"),
+    params:
+        cfg=REPRO_JSON,
+    log:
+        f"{R}/logs/reproductions/summary.log",
+    benchmark:
+        f"{R}/benchmarks/reproductions/summary.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=5,
+    shell:
+        "{PY:q} -m attention_dynamics.reproductions --config {params.cfg:q} summary"
+        " --runs {input.runs:q} --lifetimes {input.lifetimes:q} --trajectories {input.trajectories:q}"
+        " --fits {input.fits:q} --staircase {input.staircase:q} --emergence {input.emergence:q}"
+        " --phase {input.phase:q} --out {output:q} > {log:q} 2>&1"
