@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
+from scipy.special import betainc, betaincinv
 
 __all__ = [
     "InitialData",
@@ -82,9 +82,8 @@ def sample_cap(centre: np.ndarray, eps: float, m: int, rng: np.random.Generator)
     """
     d = centre.shape[0]
     a = 0.5 * (d - 1)
-    law = stats.beta(a, a)
     u = rng.uniform(0.0, 1.0, size=m)
-    r = law.ppf(u * law.cdf(0.5 * eps))
+    r = betaincinv(a, a, u * betainc(a, a, 0.5 * eps))  # Beta(a, a) quantile, conditioned
     z = rng.standard_normal((m, d))
     z -= (z @ centre)[:, None] * centre[None, :]
     z /= np.linalg.norm(z, axis=1, keepdims=True)

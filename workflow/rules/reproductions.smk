@@ -48,7 +48,7 @@ rule staircase_authors:
         mem_mb=1000,
         runtime=10,
     shell:
-        "MPLBACKEND=Agg {PY:q} -m attention_dynamics.reproductions --config {params.cfg:q}"
+        "MPLBACKEND=Agg python -m attention_dynamics.reproductions --config {params.cfg:q}"
         " --config-hash {params.config_hash} staircase --steps {output.steps:q} --curves {output.curves:q}"
         " --plot {output.png:q} {output.pdf:q} > {log:q} 2>&1"
 
@@ -71,7 +71,7 @@ rule emergence_cell:
         # formation stage, + 1–2 s with history_t_max = 1e6; minutes, generous for SLURM
         runtime=lambda w: 5 + REPRO_SEEDS // (8 if int(w.rd) == 2 else 2),
     shell:
-        "{PY:q} -m attention_dynamics.reproductions --config {params.cfg:q} --config-hash {params.config_hash}"
+        "python -m attention_dynamics.reproductions --config {params.cfg:q} --config-hash {params.config_hash}"
         " emergence --d {wildcards.rd} --beta {wildcards.rbeta} --base-seed {params.base_seed}"
         " --out {output:q} > {log:q} 2>&1"
 
@@ -95,7 +95,7 @@ rule emergence:
         mem_mb=1000,
         runtime=10,
     shell:
-        "MPLBACKEND=Agg {PY:q} -m attention_dynamics.reproductions --config {params.cfg:q}"
+        "MPLBACKEND=Agg python -m attention_dynamics.reproductions --config {params.cfg:q}"
         " --config-hash {params.config_hash} emergence-aggregate --inputs {input:q} --out {output.table:q}"
         " --plot {output.png:q} {output.pdf:q} > {log:q} 2>&1"
 
@@ -119,7 +119,7 @@ rule phase_diagram:
         # ≈ 0.1 s per (β, system) at n = 32
         runtime=lambda w: 5 + len(REPRO["phase_diagram"]["betas"]) * int(REPRO["phase_diagram"]["n_systems"]) // 300,
     shell:
-        "MPLBACKEND=Agg {PY:q} -m attention_dynamics.reproductions --config {params.cfg:q}"
+        "MPLBACKEND=Agg python -m attention_dynamics.reproductions --config {params.cfg:q}"
         " --config-hash {params.config_hash} phase --base-seed {params.base_seed} --out {output.table:q}"
         " --plot {output.png:q} {output.pdf:q} > {log:q} 2>&1"
 
@@ -146,7 +146,7 @@ rule summary:
         mem_mb=2000,
         runtime=5,
     shell:
-        "{PY:q} -m attention_dynamics.reproductions --config {params.cfg:q} summary"
+        "python -m attention_dynamics.reproductions --config {params.cfg:q} summary"
         " --runs {input.runs:q} --lifetimes {input.lifetimes:q} --trajectories {input.trajectories:q}"
         " --fits {input.fits:q} --staircase {input.staircase:q} --emergence {input.emergence:q}"
         " --phase {input.phase:q} --out {output:q} > {log:q} 2>&1"
