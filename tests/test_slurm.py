@@ -6,8 +6,8 @@ Brings SLURM up with scripts/slurm/start.sh (installs the Debian packages if
 missing), runs the tiny sweep ``config/test.yaml`` through
 ``--profile workflow/profiles/slurm`` in a temporary copy of the workflow, checks
 that the jobs went through sbatch (``sacct`` lists them) and that the tables in
-``results/tables/`` equal those of a local run of the same config (up to
-``wall_seconds`` and the provenance timestamp), then checks that a failing job
+``results/tables/`` equal those of a local run of the same config (up to the
+``wall_*`` timing columns and the provenance timestamp), then checks that a failing job
 makes Snakemake fail with the job's SLURM log path in its message.  SLURM is
 stopped again at the end, unless it was already running before the test.
 
@@ -24,6 +24,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
@@ -38,7 +39,7 @@ STOP = ROOT / "scripts" / "slurm" / "stop.sh"
 PROFILE = ROOT / "workflow" / "profiles" / "slurm"
 TEST_CONFIG = "config/test.yaml"
 RUN_TIMEOUT = int(os.environ.get("AD_SLURM_RUN_TIMEOUT", "480"))
-IGNORED_COLUMNS = {"wall_seconds"}          # timing, differs between runs
+WALL_COLUMN = re.compile(r"^wall(_|$)")     # timings (wall_seconds, wall_formation, ...) differ between runs
 IGNORED_METADATA = {b"created_utc", b"pandas"}  # provenance timestamp; pandas' own schema blob
 SUBMITTED = re.compile(r"submitted with SLURM jobid (\d+) \(log: ([^)]+)\)")
 TIMINGS: dict[str, float] = {}
@@ -159,6 +160,19 @@ def slurm_cluster():
     _log("timings (s): " + json.dumps(TIMINGS))
 
 
+@pytest.fixture(scope="module")
+def workdir(request):
+    """A private scratch folder (not pytest's tmp_path: on a shared machine other pytest
+    sessions rotate /tmp/pytest-of-<user> and may delete it during this long test).
+    Kept when a test failed (path printed) or AD_SLURM_KEEP=1."""
+    path = Path(tempfile.mkdtemp(prefix="ad-slurm-test-"))
+    yield path
+    if request.session.testsfailed or os.environ.get("AD_SLURM_KEEP") == "1":
+        _log(f"kept {path}")
+    else:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def _assert_tables_equal(local: Path, remote: Path) -> None:
     import pandas as pd
     import pyarrow.parquet as pq
@@ -168,7 +182,7 @@ def _assert_tables_equal(local: Path, remote: Path) -> None:
     assert names == sorted(p.name for p in remote.glob("*.parquet"))
     for name in names:
         a, b = pd.read_parquet(local / name), pd.read_parquet(remote / name)
-        drop = sorted(IGNORED_COLUMNS & set(a.columns))
+        drop = [c for c in a.columns if WALL_COLUMN.match(c)]
         pd.testing.assert_frame_equal(a.drop(columns=drop), b.drop(columns=drop),
                                       check_exact=False, rtol=1e-9, atol=0, obj=name)
         meta_a = {k: v for k, v in (pq.read_schema(local / name).metadata or {}).items() if k not in IGNORED_METADATA}
@@ -176,9 +190,9 @@ def _assert_tables_equal(local: Path, remote: Path) -> None:
         assert meta_a == meta_b, f"{name}: provenance metadata differs"
 
 
-def test_tiny_sweep_on_slurm_matches_local(slurm_cluster, tmp_path):
-    local = _copy_workflow(tmp_path / "local")
-    remote = _copy_workflow(tmp_path / "slurm")
+def test_tiny_sweep_on_slurm_matches_local(slurm_cluster, workdir):
+    local = _copy_workflow(workdir / "local")
+    remote = _copy_workflow(workdir / "slurm")
 
     # local reference run (the default workflow profile, as a user would run it)
     proc = _run(_snakemake_cmd("--cores", "2", "--configfile", TEST_CONFIG), local, "local_run")
@@ -223,7 +237,9 @@ rule simulate_cell:
 """
 
 
-def test_failing_job_reports_its_log(slurm_cluster, tmp_path):
+def test_failing_job_reports_its_log(slurm_cluster, workdir):
+    tmp_path = workdir / "failing"
+    tmp_path.mkdir()
     (tmp_path / "Snakefile").write_text(FAILING_SNAKEFILE)
     since = time.time()
     proc = _run(_snakemake_cmd("--profile", str(PROFILE), "--workflow-profile", "none", timeout=300),
