@@ -14,6 +14,7 @@ import sys
 from snakemake.logging import logger
 from snakemake.utils import min_version, validate
 
+from attention_dynamics import io as adio
 from attention_dynamics import sweep as sw
 
 min_version("9.0")
@@ -30,6 +31,15 @@ if not workflow.overwrite_configfiles:
 
     configfile: "config/config.yaml"
 
+
+# Restart after a kill (SIGKILL, OOM, lost session): a lock whose owner process is provably
+# gone is removed here, so the plain `snakemake --cores 2` resumes; the profile's
+# rerun-incomplete re-runs the jobs that were cut off, finished cells are kept
+# (attention_dynamics.io.clear_stale_lock; jobs spawned by an executor do not touch locks).
+if workflow.exec_mode.name == "DEFAULT":
+    _cleared = adio.clear_stale_lock(".snakemake")
+    if _cleared:
+        logger.warning(_cleared)
 
 PLAN = sw.load_plan(config, configfiles=workflow.configfiles)  # our checks + grid expansion
 validate(config, "workflow/schemas/config.schema.yaml", set_default=False)
@@ -68,6 +78,13 @@ RULE_FILES = [
 for _rule_file in RULE_FILES:
 
     include: f"workflow/rules/{_rule_file}"
+
+
+onstart:
+    # runs once the lock is taken: record its owner, remove temporary files of killed writers
+    adio.record_lock_owner(".snakemake")
+    for _tmp in adio.remove_stale_temps(R):
+        logger.info(f"removed stale temporary file {_tmp}")
 
 
 rule all:

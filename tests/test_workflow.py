@@ -146,6 +146,28 @@ def test_fits_against_theory(test_run):
     assert (st["status"] == "too_few_beta").all()  # one β: reported, not dropped
 
 
+def test_info_prints_provenance_of_aggregated_table(test_run):
+    """`attention-dynamics info results/tables/runs.parquet` (GitHub issue 6, item 6)."""
+    import datetime as dt
+
+    import attention_dynamics
+    from attention_dynamics.io import git_commit
+
+    wd, plan, _, _ = test_run
+    path = wd / "results" / "tables" / "runs.parquet"
+    out = subprocess.run([sys.executable, "-m", "attention_dynamics", "info", str(path)], capture_output=True,
+                         text=True, timeout=60, cwd=wd)
+    assert out.returncode == 0, out.stderr
+    fields = dict(re.findall(r"^  (\w+)\s+(.*)$", out.stdout, re.M))
+    assert out.stdout.startswith(f"{path}: {plan.n_simulations()} rows, ")
+    assert fields["attention_dynamics_version"] == attention_dynamics.__version__
+    assert fields["git_commit"] == git_commit(ROOT) and re.fullmatch(r"[0-9a-f]{40}|", fields["git_commit"])
+    assert fields["config_hash"] == plan.hash
+    created = dt.datetime.fromisoformat(fields["created_utc"])
+    assert abs((dt.datetime.now(dt.timezone.utc) - created).total_seconds()) < 3600
+    assert json.loads(fields["sweeps"]) == sorted(plan.sweeps) and fields["n_cells"] == str(len(plan.cells))
+
+
 def test_rerun_does_nothing(test_run):
     wd, _, _, _ = test_run
     out = snakemake(wd, "-n", "--configfile", str(ROOT / "config" / "test.yaml"), targets=TEST_TARGETS)
@@ -190,7 +212,7 @@ def test_paper_dry_run(tmp_path):
 BAD_CONFIGS = {
     "unknown_key": ("sweeps:\n  a:\n    n: 8\n    k: 2\n    betta: 3.0\n", "sweeps.a.betta"),
     "beta_nonpositive": ("sweeps:\n  a:\n    n: 8\n    k: 2\n    beta: [5.0, -1.0]\n", "sweeps.a.beta"),
-    "duplicate_sweep": ("sweeps:\n  a:\n    n: 8\n  a:\n    n: 16\n", "'a'"),
+    "duplicate_sweep": ("sweeps:\n  a:\n    n: 8\n  a:\n    n: 16\n", "sweeps.a"),
     "n_less_than_k": ("sweeps:\n  a:\n    n: 2\n    k: 3\n", "sweeps.a.n"),
     "results_not_writable": ("results: blocker/results\nsweeps:\n  a:\n    n: 8\n    k: 2\n", "results"),
 }

@@ -10,7 +10,6 @@ provenance (package version, git commit, config hash) as file metadata, via
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pandas as pd
 import pyarrow.parquet as pq
@@ -30,6 +29,7 @@ EXTRA_RUN_COLUMNS = {
     "rtol": "relative tolerance of the integrator",
     "atol": "absolute tolerance of the integrator",
     "per_decade": "trajectory samples per decade of time",
+    "max_steps": "most solver steps per simulation (more: status failed)",
     "n_seeds_cell": "number of seeds of the cell (seed indices 0 … n_seeds_cell − 1)",
 }
 
@@ -61,6 +61,7 @@ def _cell_extra(cell: dict) -> dict:
         "r": p["r"] if init == "gaussian" else nan,
         "sigma": p["sigma"] if init == "gaussian" else nan,
         "rtol": p["rtol"], "atol": p["atol"], "per_decade": int(p["per_decade"]),
+        "max_steps": int(p["max_steps"]),
         "n_seeds_cell": int(cell["seeds"]),
     }
 
@@ -184,7 +185,9 @@ def main(argv=None) -> int:
     p.add_argument("--markdown", metavar="PATH", help="write the table documentation (docs/tables.md)")
     args = p.parse_args(argv)
     if args.markdown:
-        Path(args.markdown).write_text(tables_markdown())
+        from .io import atomic_write_text
+
+        atomic_write_text(tables_markdown(), args.markdown)
     return 0
 
 

@@ -51,9 +51,10 @@ CELL_DEFAULTS: dict = {
     "rtol": 1e-10,
     "atol": 1e-12,
     "per_decade": 8,
+    "max_steps": 200_000,    # solver steps per simulation; more: the run is recorded as failed
 }
 # keys that do not change the initial data, hence are left out of the seed key
-_NOT_IN_SEED = {"beta", "model", "t_max", "theta_c", "delta", "rtol", "atol", "per_decade"}
+_NOT_IN_SEED = {"beta", "model", "t_max", "theta_c", "delta", "rtol", "atol", "per_decade", "max_steps"}
 
 PARAM_COLUMNS = {
     "sweep": "sweep name from the config",
@@ -155,6 +156,7 @@ def validate_cell(cell: dict) -> dict:
     c["rtol"] = _number(c, "rtol", float, 0.0, 1.0)
     c["atol"] = _number(c, "atol", float, 0.0)
     c["per_decade"] = _number(c, "per_decade", int, 1, lo_open=False)
+    c["max_steps"] = _number(c, "max_steps", int, 1, lo_open=False, what="(solver steps per simulation)")
     if c["spacing"] is not None:
         c["spacing"] = _number(c, "spacing", float, 0.0, what="(radians)")
     if c["masses"] is not None:
@@ -249,7 +251,7 @@ def run_one(cell: dict, seed: int, base_seed: int = 0):
     t0 = time.perf_counter()
     try:
         res = simulate(data.x, beta=c["beta"], model=c["model"], t_max=c["t_max"], theta_c=c["theta_c"],
-                       delta=c["delta"], rtol=c["rtol"], atol=c["atol"],
+                       delta=c["delta"], rtol=c["rtol"], atol=c["atol"], max_steps=c["max_steps"],
                        record_times=default_record_times(c["t_max"], c["per_decade"]), **kwargs)
     except Exception as exc:  # recorded, never fatal for the sweep
         row.update(status="error", reason=f"{type(exc).__name__}: {exc}", escape_time=float("nan"),
@@ -289,9 +291,12 @@ def run_cell(cell: dict, seeds, out: dict[str, str] | str, *, base_seed: int = 0
     """Run every seed of ``cell`` and write runs/events/lifetimes/trajectories Parquet tables.
 
     ``seeds`` is a count or a list of seed indices; ``out`` is a folder (files named
-    ``<table>.parquet``) or a dict table -> path. Each file is written atomically.
+    ``<table>.parquet``) or a dict table -> path. The four files are written atomically
+    as a set: all to temporary files first, then renamed (``io.write_tables``), so a
+    failure or kill leaves either all of the previous files or all of the new ones
+    (up to the instant of the four renames).
     """
-    from .io import write_table
+    from .io import provenance, write_tables
 
     seeds = list(range(seeds)) if isinstance(seeds, (int, np.integer)) else [int(s) for s in seeds]
     rows, parts = [], {"events": [], "lifetimes": [], "trajectories": []}
@@ -310,9 +315,6 @@ def run_cell(cell: dict, seeds, out: dict[str, str] | str, *, base_seed: int = 0
     paths = {name: str(Path(out) / f"{name}.parquet") for name in TABLES} if isinstance(out, (str, Path)) else out
     extra = dict(meta or {})
     extra.setdefault("cell", canonical_cell(cell))
-    from .io import provenance
-
     prov = provenance(**extra)
-    for name, df in tables.items():
-        write_table(df, paths[name], columns_doc=TABLES[name], meta=prov)
+    write_tables((df, paths[name], TABLES[name], prov) for name, df in tables.items())
     return tables

@@ -78,7 +78,12 @@ def _cmd_simulate(a) -> int:
 def _cmd_run_cell(a) -> int:
     from .cell import run_cell
 
-    cell = json.loads(a.cell)
+    try:
+        cell = json.loads(a.cell)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"--cell is not valid JSON ({exc})") from None
+    if not isinstance(cell, dict):
+        raise ValueError(f"--cell must be a JSON object of cell keys, got {a.cell!r}")
     run_cell(cell, a.seeds, a.out, base_seed=a.base_seed, meta={"config_hash": a.config_hash}, log=sys.stderr)
     return 0
 
@@ -141,7 +146,7 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except ValueError as exc:
+    except (ValueError, OSError) as exc:  # bad input, a missing or unreadable file: a message, not a traceback
         print(f"attention-dynamics: error: {exc}", file=sys.stderr)
         return 2
 

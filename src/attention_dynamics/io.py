@@ -1,18 +1,60 @@
-"""Parquet tables with provenance, written atomically (temporary file + rename)."""
+"""Files the pipeline writes: Parquet tables with provenance, text and figures, all atomic.
+
+Atomic writes
+-------------
+Every output file is first written to a temporary file *in the same folder*, named
+``.<final name>.<host>-<pid>-<token>.tmp`` (hidden, and never matching a Snakemake
+output), flushed to disk (fsync), given the usual permissions (0666 minus the umask,
+like any newly created file), then renamed onto its final name (``os.replace``, atomic
+on POSIX) and the folder is fsync'ed. A reader therefore sees either the old complete
+file, the new complete file, or none: never a half-written table or figure. If the
+writer fails, the temporary file is removed and the old file (if any) is untouched; if
+the process is killed (SIGKILL, power loss), the temporary file stays behind and is
+removed by the next writer of the same target or by :func:`remove_stale_temps`
+(which the Snakefile runs at the start of every run) once its process is gone.
+
+The helpers are :func:`atomic_path` (context manager for any writer), :func:`write_table`,
+:func:`write_tables` (several tables: all written, then all renamed), :func:`atomic_write_text`
+and :func:`atomic_savefig`. ``tests/test_reliability.py`` checks that the package writes
+files only through them.
+
+Stale Snakemake locks
+---------------------
+Snakemake locks its working directory (``.snakemake/locks/``) while it runs; a run killed
+with SIGKILL (or by the OOM killer, a closed SSH session, a power loss) leaves the lock
+behind and the next ``snakemake`` stops with "Directory cannot be locked ... --unlock".
+The Snakefile records which process owns the lock (:func:`record_lock_owner`, at
+``onstart``) and, at start-up, removes a lock whose owner is provably gone: same host,
+and that process no longer exists (:func:`clear_stale_lock`). A lock held by a live
+process, by a process on another host, or without an owner record is left alone.
+"""
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import os
+import re
+import secrets
+import socket
 import subprocess
-import tempfile
+import time
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-__all__ = ["write_table", "read_provenance", "provenance", "git_commit", "atomic_write_text"]
+__all__ = [
+    "write_table", "write_tables", "read_provenance", "provenance", "git_commit", "atomic_path",
+    "atomic_write_text", "atomic_savefig", "temp_name", "is_stale_temp", "remove_stale_temps",
+    "record_lock_owner", "clear_stale_lock", "STALE_TEMP_SECONDS",
+]
+
+# a temporary file not modified for this long is abandoned whatever its host (a write never
+# pauses this long); on the writer's own host a temporary file is stale as soon as its process is gone
+STALE_TEMP_SECONDS = 3600.0
+_TEMP_RE = re.compile(r"^\.(?P<target>.+)\.(?P<host>[A-Za-z0-9_]+)-(?P<pid>\d+)-(?P<token>[0-9a-f]{8})\.tmp$")
 
 
 def git_commit(cwd: str | os.PathLike | None = None) -> str:
@@ -40,22 +82,150 @@ def provenance(config_hash: str = "", **extra) -> dict[str, str]:
     return meta
 
 
-def _atomic_target(path: Path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    return Path(tmp)
+# --------------------------------------------------------------------------------------
+# atomic writes
+# --------------------------------------------------------------------------------------
+def _host() -> str:
+    return re.sub(r"[^A-Za-z0-9_]", "_", socket.gethostname().split(".")[0]) or "host"
 
 
-def write_table(df: pd.DataFrame, path: str | os.PathLike, *, columns_doc: dict[str, str] | None = None,
-                meta: dict[str, str] | None = None) -> None:
-    """Write ``df`` to Parquet at ``path`` atomically, with column docs and provenance metadata.
+def temp_name(path: str | os.PathLike) -> Path:
+    """A fresh temporary name next to ``path`` (``.<name>.<host>-<pid>-<token>.tmp``)."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.{_host()}-{os.getpid()}-{secrets.token_hex(4)}.tmp")
 
-    Column descriptions go into each field's metadata (key ``description``); ``meta``
-    goes into the file's key-value metadata. The file appears under its final name
-    only once complete (write to a temporary file in the same folder, fsync, rename).
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def is_stale_temp(path: str | os.PathLike, *, now: float | None = None) -> bool:
+    """True if ``path`` is a temporary file of :func:`temp_name` whose writer is gone.
+
+    Gone: written on this host by a process that no longer exists, or not modified for
+    :data:`STALE_TEMP_SECONDS` (any host).
     """
     path = Path(path)
+    m = _TEMP_RE.match(path.name)
+    if not m:
+        return False
+    if m["host"] == _host() and int(m["pid"]) != os.getpid() and not _pid_alive(int(m["pid"])):
+        return True
+    try:
+        age = (time.time() if now is None else now) - path.stat().st_mtime
+    except FileNotFoundError:
+        return False
+    return age > STALE_TEMP_SECONDS
+
+
+def _remove_stale_siblings(path: Path) -> None:
+    """Remove stale temporary files of the same target (left by a killed writer)."""
+    try:
+        siblings = list(path.parent.glob(f".{_glob_escape(path.name)}.*.tmp"))
+    except OSError:
+        return
+    for p in siblings:
+        if is_stale_temp(p):
+            with contextlib.suppress(FileNotFoundError):
+                p.unlink()
+
+
+def _glob_escape(name: str) -> str:
+    return re.sub(r"([*?\[])", r"[\1]", name)
+
+
+def remove_stale_temps(root: str | os.PathLike) -> list[Path]:
+    """Remove every stale temporary file below ``root`` (see :func:`is_stale_temp`); returns them."""
+    removed = []
+    root = Path(root)
+    if not root.is_dir():
+        return removed
+    for dirpath, _, files in os.walk(root):
+        for f in files:
+            if f.startswith(".") and f.endswith(".tmp"):
+                p = Path(dirpath) / f
+                if is_stale_temp(p):
+                    with contextlib.suppress(FileNotFoundError):
+                        p.unlink()
+                        removed.append(p)
+    return removed
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # pragma: no cover - e.g. platforms without directory fds
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover - some file systems refuse fsync on folders
+        pass
+    finally:
+        os.close(fd)
+
+
+def _new_temp(path: Path) -> Path:
+    """Create an empty temporary file for ``path`` (mode 0666 minus the umask, like open())."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_siblings(path)
+    while True:
+        tmp = temp_name(path)
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            return tmp
+        except FileExistsError:  # pragma: no cover - 32 random bits collided
+            continue
+
+
+@contextlib.contextmanager
+def _staged(paths):
+    """Yield temporary paths for ``paths``; on success rename them all onto their targets."""
+    paths = [Path(p) for p in paths]
+    tmps: list[Path] = []
+    try:
+        for p in paths:
+            tmps.append(_new_temp(p))
+        yield tmps
+        for tmp in tmps:
+            _fsync_file(tmp)
+        for tmp, p in zip(tmps, paths):
+            os.replace(tmp, p)
+        for folder in {p.parent for p in paths}:
+            _fsync_dir(folder)
+    finally:
+        for tmp in tmps:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike):
+    """Context manager: write to the yielded temporary path; it becomes ``path`` on success.
+
+    >>> with atomic_path("out.bin") as tmp:       # doctest: +SKIP
+    ...     tmp.write_bytes(b"...")
+
+    If the block raises, the temporary file is removed and ``path`` is left as it was.
+    """
+    with _staged([path]) as (tmp,):
+        yield tmp
+
+
+def _arrow_table(df: pd.DataFrame, columns_doc: dict[str, str] | None, meta: dict[str, str] | None) -> pa.Table:
     table = pa.Table.from_pandas(df, preserve_index=False)
     if columns_doc:
         fields = [f.with_metadata({"description": columns_doc[f.name]}) if f.name in columns_doc else f
@@ -64,31 +234,117 @@ def write_table(df: pd.DataFrame, path: str | os.PathLike, *, columns_doc: dict[
     all_meta = dict(table.schema.metadata or {})
     for k, v in (meta or {}).items():
         all_meta[k.encode()] = str(v).encode()
-    table = table.replace_schema_metadata(all_meta)
-    tmp = _atomic_target(path)
-    try:
-        pq.write_table(table, tmp)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    return table.replace_schema_metadata(all_meta)
 
 
-def atomic_write_text(text: str, path: str | os.PathLike) -> None:
+def write_table(df: pd.DataFrame, path: str | os.PathLike, *, columns_doc: dict[str, str] | None = None,
+                meta: dict[str, str] | None = None) -> None:
+    """Write ``df`` to Parquet at ``path`` atomically, with column docs and provenance metadata.
+
+    Column descriptions go into each field's metadata (key ``description``); ``meta``
+    goes into the file's key-value metadata. The file appears under its final name
+    only once complete (temporary file in the same folder, fsync, rename).
+    """
+    write_tables([(df, path, columns_doc, meta)])
+
+
+def write_tables(items) -> None:
+    """Write several tables ``[(df, path, columns_doc, meta), ...]``: all to temporary files
+    first, then all renamed, so a failure while writing any of them changes none of them."""
+    items = list(items)
+    tables = [_arrow_table(df, doc, meta) for df, _, doc, meta in items]
+    with _staged([p for _, p, _, _ in items]) as tmps:
+        for table, tmp in zip(tables, tmps):
+            pq.write_table(table, str(tmp))
+
+
+def atomic_write_text(text: str, path: str | os.PathLike, encoding: str = "utf-8") -> None:
     """Write text to ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", encoding=encoding) as fh:
+            fh.write(text)
+
+
+def atomic_savefig(fig, path: str | os.PathLike, **kwargs) -> None:
+    """``fig.savefig(path, **kwargs)``, atomically (the format comes from the suffix of ``path``)."""
     path = Path(path)
-    tmp = _atomic_target(path)
-    try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    kwargs.setdefault("format", path.suffix.lstrip(".").lower() or None)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, **kwargs)
 
 
 def read_provenance(path: str | os.PathLike) -> dict[str, str]:
     """The key-value metadata stored by :func:`write_table` (pandas' own entry left out)."""
     md = pq.read_schema(path).metadata or {}
     return {k.decode(): v.decode() for k, v in md.items() if k != b"pandas"}
+
+
+# --------------------------------------------------------------------------------------
+# stale Snakemake locks
+# --------------------------------------------------------------------------------------
+OWNER_FILE = "attention_dynamics_owner.json"
+
+
+def _proc_start(pid: int) -> str:
+    """Start time of process ``pid`` (clock ticks since boot, from /proc), or "" if unknown."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    return stat.rsplit(")", 1)[1].split()[19]  # field 22 (starttime), after "pid (comm)"
+
+
+def _boot_id() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return ""
+
+
+def record_lock_owner(snakemake_dir: str | os.PathLike = ".snakemake") -> Path:
+    """Record this process as the owner of the Snakemake lock (called at ``onstart``).
+
+    Written inside ``.snakemake/locks/``, which Snakemake deletes when the run ends.
+    """
+    pid = os.getpid()
+    owner = {"host": socket.gethostname(), "pid": pid, "start": _proc_start(pid), "boot_id": _boot_id(),
+             "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+    path = Path(snakemake_dir) / "locks" / OWNER_FILE
+    atomic_write_text(json.dumps(owner), path)
+    return path
+
+
+def clear_stale_lock(snakemake_dir: str | os.PathLike = ".snakemake") -> str | None:
+    """Remove the Snakemake lock of a run that no longer exists; returns what was done, or None.
+
+    The lock is removed only if its owner record (:func:`record_lock_owner`) names this host
+    and a process that is gone: it no longer exists, has another start time (pid reused),
+    or the machine has rebooted since. Anything else is left to Snakemake's own lock check.
+    """
+    locks = Path(snakemake_dir) / "locks"
+    lock_files = sorted(locks.glob("*.lock")) if locks.is_dir() else []
+    owner_path = locks / OWNER_FILE
+    if not owner_path.exists():
+        return None
+    try:
+        owner = json.loads(owner_path.read_text())
+        pid = int(owner["pid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if owner.get("host") != socket.gethostname():
+        return None
+    rebooted = bool(owner.get("boot_id")) and owner.get("boot_id") != _boot_id()
+    if not rebooted and pid == os.getpid():
+        return None
+    gone = rebooted or not _pid_alive(pid) or (bool(owner.get("start")) and _proc_start(pid) not in ("",
+                                                                                                    owner["start"]))
+    if not gone:
+        return None
+    for f in [*lock_files, owner_path]:
+        with contextlib.suppress(FileNotFoundError):
+            f.unlink()
+    if not lock_files:
+        return None
+    why = "the machine has rebooted since" if rebooted else "that process no longer exists"
+    return (f"removed the lock left by a Snakemake run that was killed (pid {pid} on {owner.get('host')}, "
+            f"started {owner.get('created_utc', '?')}; {why}); jobs it left unfinished are re-run")

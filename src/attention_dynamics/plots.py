@@ -286,11 +286,14 @@ PLOTTERS = {"staircase": plot_staircase, "clusters": plot_clusters, "times": plo
 
 def plot(kind: str, tables: str, sweep: str, outputs, *, max_panels: int = 12, n_betas: int = 4) -> None:
     """Draw figure ``kind`` of ``sweep`` and save it to every path in ``outputs`` (format from the suffix)."""
+    from .io import atomic_savefig
+
     fig = PLOTTERS[kind](tables, sweep, max_panels=max_panels, n_betas=n_betas)
-    for out in outputs:
-        os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-        fig.savefig(out, dpi=110)
-    plt.close(fig)
+    try:
+        for out in outputs:  # temporary file + rename: a reader never sees half a figure
+            atomic_savefig(fig, out, dpi=110)
+    finally:
+        plt.close(fig)
 
 
 def main(argv=None) -> int:

@@ -148,6 +148,8 @@ CELL_KEYS: dict[str, Key] = {k.name: k for k in [
     Key("rtol", "float", _D["rtol"], "relative tolerance of the DOP853 integrator", check=_in_open(0, 1)),
     Key("atol", "float", _D["atol"], "absolute tolerance of the DOP853 integrator", check=_positive),
     Key("per_decade", "int", _D["per_decade"], "trajectory samples per decade of time", check=_at_least(1)),
+    Key("max_steps", "int", _D["max_steps"], "most solver steps per simulation; a run that needs more stops and "
+        "is recorded with status failed (the sweep goes on)", check=_at_least(1)),
 ]}
 
 SWEEP_ONLY_KEYS: dict[str, Key] = {k.name: k for k in [
@@ -222,31 +224,43 @@ def _digest(obj) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate mapping keys (a reused sweep name is an error)."""
-
-
-def _construct_mapping(loader, node, deep=False):
-    keys = {}
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if key in keys:
-            raise ConfigError(str(key), f"appears twice in the same mapping (lines {keys[key] + 1} and "
-                                        f"{key_node.start_mark.line + 1}): names must be unique, e.g. sweep names")
-        keys[key] = key_node.start_mark.line
-    return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
-
-
-_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+def _duplicate_keys(node, path: str = ""):
+    """First mapping key that appears twice anywhere in a composed YAML node: (dotted path, name, lines)."""
+    if isinstance(node, yaml.MappingNode):
+        seen: dict = {}
+        for key_node, value_node in node.value:
+            name = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
+            sub = f"{path}.{name}" if path else str(name)
+            if name is not None:
+                if (key_node.tag, name) in seen:
+                    return sub, name, (seen[key_node.tag, name], key_node.start_mark.line + 1)
+                seen[key_node.tag, name] = key_node.start_mark.line + 1
+            found = _duplicate_keys(value_node, sub)
+            if found:
+                return found
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            found = _duplicate_keys(item, f"{path}[{i}]")
+            if found:
+                return found
+    return None
 
 
 def load_yaml_strict(path: str | os.PathLike) -> dict:
-    """Load a YAML config, raising :class:`ConfigError` on duplicate keys (JSON is YAML)."""
+    """Load a YAML config, raising :class:`ConfigError` on duplicate keys (JSON is YAML).
+
+    A plain YAML load silently keeps the last of two equal keys (e.g. a sweep name used
+    twice); here it is an error naming the key's dotted path and both lines.
+    """
     with open(path, encoding="utf-8") as fh:
-        try:
-            data = yaml.load(fh, Loader=_StrictLoader)  # noqa: S506 (SafeLoader subclass)
-        except ConfigError as exc:
-            raise ConfigError(exc.key, f"{exc.args[0].split(': ', 1)[1]} in {path}") from None
+        text = fh.read()
+    found = _duplicate_keys(yaml.compose(text, Loader=yaml.SafeLoader))
+    if found:
+        where, name, (first, again) = found
+        lines = f"lines {first} and {again}" if first != again else f"both on line {first}"
+        raise ConfigError(where, f"'{name}' appears twice in {path} ({lines}): keys must be unique, e.g. sweep "
+                                 "names (a plain YAML load would silently keep the last one)")
+    data = yaml.safe_load(text)
     return data if data is not None else {}
 
 
@@ -709,7 +723,7 @@ def _scalar_schema(key: Key) -> dict:
         "r": {"minimum": 0}, "sigma": {"exclusiveMinimum": 0}, "t_max": {"exclusiveMinimum": 0},
         "theta_c": {"exclusiveMinimum": 0, "exclusiveMaximum": math.pi}, "delta": {"exclusiveMinimum": 0},
         "rtol": {"exclusiveMinimum": 0, "exclusiveMaximum": 1}, "atol": {"exclusiveMinimum": 0},
-        "per_decade": {"minimum": 1}, "seeds": {"minimum": 1}, "base_seed": {"minimum": 0},
+        "per_decade": {"minimum": 1}, "max_steps": {"minimum": 1}, "seeds": {"minimum": 1}, "base_seed": {"minimum": 0},
         "n_boot": {"minimum": 0}, "ci": {"exclusiveMinimum": 0, "exclusiveMaximum": 1}, "seed": {"minimum": 0},
         "max_panels": {"minimum": 1}, "n_betas": {"minimum": 1}, "start": {"exclusiveMinimum": 0},
         "stop": {"exclusiveMinimum": 0}, "num": {"minimum": 1},
