@@ -52,6 +52,11 @@ R = PLAN.results  # results folder
 # (it has the package), also when the environment was not activated.
 PY = sys.executable
 os.environ["PATH"] = os.path.dirname(PY) + os.pathsep + os.environ.get("PATH", "")
+# The package's source is on PYTHONPATH for every job, so that jobs run in the conda
+# environment of workflow/envs/ (--use-conda) import this checkout's code too.
+_SRC = os.path.join(workflow.basedir, "src")
+os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (_SRC, os.environ.get("PYTHONPATH")) if p)
+ENV = "envs/attention-dynamics.yaml"  # conda environment of every rule (relative to workflow/)
 PLOT_KINDS = ["staircase", "clusters", "times", "lifetimes"]
 
 # Final targets of `rule all`. Rule files may append their own (TARGETS += [...]).

@@ -14,6 +14,8 @@ rule aggregate:
         trajectories=f"{R}/tables/trajectories.parquet",
     params:
         config_hash=PLAN.hash,
+    conda:
+        f"../{ENV}"
     log:
         f"{R}/logs/aggregate.log",
     benchmark:
@@ -35,6 +37,8 @@ rule fits:
         n_boot=PLAN.config["fits"]["n_boot"],
         ci=PLAN.config["fits"]["ci"],
         seed=PLAN.config["fits"]["seed"],
+    conda:
+        f"../{ENV}"
     log:
         f"{R}/logs/fits.log",
     benchmark:

@@ -71,6 +71,8 @@ rule plots:
         max_panels=PLAN.config["plots"]["max_panels"],
         n_betas=PLAN.config["plots"]["n_betas"],
         outdir=lambda w: f"{R}/plots/{w.sweep}",
+    conda:
+        f"../{ENV}"
     log:
         f"{R}/logs/plots/{{sweep}}.log",
     benchmark:

@@ -18,6 +18,8 @@ rule simulate_cell:
         seeds=lambda w: PLAN.index[w.sweep, w.cell].seeds,
         base_seed=PLAN.config["base_seed"],
         outdir=lambda w: f"{R}/cells/{w.sweep}/{w.cell}",
+    conda:
+        f"../{ENV}"
     log:
         f"{R}/logs/cells/{{sweep}}/{{cell}}.log",
     benchmark:
