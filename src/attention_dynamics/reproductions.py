@@ -11,7 +11,8 @@ Contents
   :func:`staircase_tables` — GKPR24 §6 (SCIENCE §4): the energy staircase in the authors'
   arclength parametrisation and in log time s = ln t / β.
 * :func:`formation`, :func:`emergence_run`, :func:`emergence_table` — BPA24 (SCIENCE §6):
-  the number of clusters that form from uniform data versus l*(β, d).
+  the number of clusters that form from uniform data versus l*(β, d);
+  :func:`potential_maxima` (the count) and :func:`linear_selection` (its finite-n prediction).
 * :func:`phase_diagram` — GLPR23's (β, t) diagram for SA on the circle.
 * :func:`write_summary` — ``results/summary.md``: claim → theory → measured → agreement.
 * ``plot_*`` figures, :func:`reproductions_config` (the ``reproductions:`` config section)
@@ -45,6 +46,11 @@ __all__ = [
     "circle_components",
     "components",
     "degree_power",
+    "potential_on_circle",
+    "potential_maxima",
+    "default_l_max",
+    "linear_selection",
+    "linear_prediction_columns",
     "formation",
     "emergence_run",
     "emergence_table",
@@ -488,6 +494,153 @@ def degree_power(x: np.ndarray, l_max: int) -> np.ndarray:
     return out
 
 
+def _kernel_modes(beta: float, tol: float = 1e-15) -> np.ndarray:
+    """w_l = ive(l, β) for l = 0..L: the Fourier weights of the kernel θ ↦ e^{β(cos θ − 1)} on S¹
+    ((1/2π)∫ e^{β(cos θ−1)} e^{−ilθ} dθ = I_l(β) e^{−β}), truncated where w_l/w_0 < tol."""
+    from scipy.special import ive
+
+    l_cap = int(np.ceil(10.0 * np.sqrt(beta) + 30))
+    w = ive(np.arange(l_cap + 1), beta)
+    small = np.flatnonzero(w < tol * w[0])
+    return w[: (int(small[0]) if small.size else l_cap + 1)]
+
+
+def _grid_size(n_modes: int) -> int:
+    # ≥ 16 grid points per period of the highest retained mode, a power of 2 for the FFT
+    return max(256, 1 << int(np.ceil(np.log2(16 * max(n_modes, 1)))))
+
+
+def _count_circle_maxima(f: np.ndarray, floor: float) -> np.ndarray:
+    """Local maxima of periodic samples f[..., k] (rising into k, not rising out of it) with f ≥ floor."""
+    rising = np.roll(f, -1, axis=-1) > f  # f[k+1] > f[k]
+    return np.sum(np.roll(rising, 1, axis=-1) & ~rising & (f >= floor), axis=-1)
+
+
+def potential_on_circle(theta: np.ndarray, beta: float, mass=None, m: int | None = None):
+    """φ(ϑ) = Σ_j m_j e^{β(cos(ϑ − θ_j) − 1)} / Σ_j m_j on a uniform grid of S¹ (by FFT).
+
+    φ is the interaction potential of the flow: in d = 2 (equal masses) a particle at ϑ moves
+    at φ'(ϑ)/β under USA (GKPR24 time) and at φ'(ϑ)/(β φ(ϑ)) under SA, so the particles climb
+    φ and the maxima of φ are where they go. Fourier coefficients: φ̂_l = ive(|l|, β) ẑ_l with
+    ẑ_l = Σ m_j e^{−ilθ_j}/Σ m_j, truncated where ive(l, β)/ive(0, β) < 1e-15. Returns ``(grid, phi)``.
+    """
+    theta = np.asarray(theta, dtype=np.float64)
+    mass = np.ones(theta.size) if mass is None else np.asarray(mass, dtype=np.float64)
+    w = _kernel_modes(beta)
+    m = _grid_size(w.size) if m is None else int(m)
+    z = np.exp(-1j * np.outer(np.arange(1, w.size), theta)) @ (mass / mass.sum())
+    c = np.zeros(m // 2 + 1, dtype=complex)
+    c[0] = w[0]
+    # φ(ϑ) = Σ_{l∈ℤ} w_|l| ẑ_l e^{ilϑ} = w_0 + 2 Re Σ_{l≥1} w_l ẑ_l e^{ilϑ}, and irfft(c, m)_k is
+    # (1/m)(c_0 + 2 Re Σ_l c_l e^{2πi lk/m}): c_l = w_l ẑ_l, times m
+    c[1:w.size] = w[1:] * z
+    return 2 * np.pi * np.arange(m) / m, np.fft.irfft(c, m) * m
+
+
+def potential_maxima(x: np.ndarray, beta: float, mass=None, *, floor: float = 1e-9) -> int:
+    """Number of local maxima of the interaction potential φ (:func:`potential_on_circle`), d = 2.
+
+    The count has no free scale: the kernel e^{β(cos−1)} of the model itself sets the smoothing
+    (angular width 1/√β). Maxima below ``floor`` × max φ (round-off level of the FFT in the empty
+    stretches between collapsed clusters at large β) are not counted. Every local maximum counts,
+    however small: read it while the density is still smooth on the kernel scale (the linear
+    phase); after collapse a lone particle far from every cluster makes its own maximum.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 2 or x.shape[1] != 2:
+        raise ValueError(f"potential_maxima needs points on S¹ (shape (n, 2)), got {x.shape}")
+    _, phi = potential_on_circle(np.arctan2(x[:, 1], x[:, 0]), beta, mass)
+    return int(_count_circle_maxima(phi, floor * phi.max()))
+
+
+def _degree_multiplicity(l: np.ndarray, d: int) -> np.ndarray:
+    """N_l: dimension of the degree-l spherical harmonics on S^{d−1} (2 in d = 2, 2l+1 in d = 3)."""
+    from scipy.special import gammaln
+
+    l = np.asarray(l, dtype=np.float64)
+    if d == 2:
+        return np.full(l.shape, 2.0)
+    return np.round(np.exp(np.log(2 * l + d - 2) + gammaln(l + d - 2) - gammaln(d - 1) - gammaln(l + 1)))
+
+
+def default_l_max(beta: float) -> int:
+    """Degrees scanned for the dominant degree: 2⌈√(2β)⌉ + 6 (l* ≈ √(2β); beyond, λ_l → 0 fast)."""
+    return 2 * int(np.ceil(np.sqrt(2.0 * beta))) + 6
+
+
+def linear_selection(beta: float, n: int, d: int = 2, *, power_level: float = 0.05, l_max: int | None = None,
+                     samples: int = 20_000, seed: int = 0, chunk: int = 2000) -> dict:
+    """Finite-n prediction of the linear theory for what :func:`formation` reads at the end of the linear phase.
+
+    Model (exact for the linearised flow, SCIENCE §6): n iid uniform points give degree powers
+    S_l(0) with n S_l(0) ~ Gamma(N_l/2, scale 2/N_l) (mean 1; Exp(1) in d = 2), independent
+    across l; each harmonic grows as e^{λ_l t} (GKPR24 time, any model: only the clock differs),
+    so S_l(t) = S_l(0) e^{2 λ_l t}. :func:`formation` reads the *dominant degree* at the first
+    time max_{l ≤ l_max} S_l = ``power_level``, i.e. the degree whose first-passage time
+    ln(n·level / (n S_l(0)))/(2λ_l) is smallest, and (d = 2) the *number of maxima of the
+    potential* φ at that time, whose coefficients are ive(l, β) z_l(0) e^{λ_l t}.
+
+    Monte Carlo over ``samples`` draws of the initial noise (complex Gaussian z_l(0), all modes
+    up to the kernel's truncation; fixed ``seed``: the prediction is deterministic; the standard
+    error of a probability p is √(p(1−p)/samples) ≤ 0.004 at the default).
+
+    Returns dict(degree=pd.Series P(dominant degree = l) indexed by l, count=pd.Series
+    P(number of maxima = k) indexed by k (None for d ≥ 3), t_mean=mean reading time).
+    """
+    from .gegenbauer import growth_rate
+
+    if l_max is None:
+        l_max = default_l_max(beta)
+    rng = np.random.default_rng(seed)
+    big = n * power_level
+    if d == 2:
+        w = _kernel_modes(beta)
+        L = max(w.size - 1, l_max)
+        w = np.concatenate([w, np.zeros(L + 1 - w.size)]) if w.size < L + 1 else w
+        lam = growth_rate(beta, np.arange(1, L + 1), 2, "gkpr24")
+        m = _grid_size(w.size)
+        chunk = max(64, min(chunk, 4_000_000 // m))  # bounds the (chunk × m) grids to ~64 MB
+        degs, counts, times = [], [], []
+        for start in range(0, samples, chunk):
+            k = min(chunk, samples - start)
+            z = (rng.standard_normal((k, L)) + 1j * rng.standard_normal((k, L))) / np.sqrt(2.0 * n)
+            e = n * np.abs(z[:, :l_max]) ** 2
+            tpass = np.log(np.maximum(big / e, 1.0)) / (2.0 * lam[:l_max])
+            t = tpass.min(axis=1)
+            degs.append(np.argmin(tpass, axis=1) + 1)
+            times.append(t)
+            c = np.zeros((k, m // 2 + 1), dtype=complex)
+            c[:, 0] = w[0]
+            c[:, 1:L + 1] = w[1:] * z * np.exp(lam[None, :] * t[:, None])
+            phi = np.fft.irfft(c, m, axis=1) * m
+            counts.append(_count_circle_maxima(phi, 0.0))
+        deg, cnt, t = np.concatenate(degs), np.concatenate(counts), np.concatenate(times)
+        count = pd.Series(cnt).value_counts(normalize=True).sort_index()
+    else:
+        ls = np.arange(1, l_max + 1)
+        lam = growth_rate(beta, ls, d, "gkpr24")
+        shape = _degree_multiplicity(ls, d) / 2.0
+        e = rng.gamma(shape, 1.0 / shape, size=(samples, l_max))
+        tpass = np.log(np.maximum(big / e, 1.0)) / (2.0 * lam)
+        deg, t = np.argmin(tpass, axis=1) + 1, tpass.min(axis=1)
+        count = None
+    degree = pd.Series(deg).value_counts(normalize=True).sort_index()
+    return dict(degree=degree, count=count, t_mean=float(np.mean(t)))
+
+
+def _dist_str(p: pd.Series | None, cut: float = 0.005) -> str:
+    """'k:p;…' for the probabilities ≥ cut (rounded to 3 decimals); '' for None."""
+    if p is None:
+        return ""
+    return ";".join(f"{int(k)}:{v:.3f}" for k, v in p.items() if v >= cut)
+
+
+def _parse_dist(s) -> dict:
+    if not isinstance(s, str) or not s:
+        return {}
+    return {int(k): float(v) for k, v in (item.split(":") for item in s.split(";"))}
+
+
 _SOLVERS = {"RK23": RK23, "RK45": RK45, "DOP853": DOP853}
 
 
@@ -499,58 +652,89 @@ def formation(x0: np.ndarray, beta: float, *, model: str = "usa", theta_c: float
 
     Definitions (the ones the emergence table uses)
     ------------------------------------------------
-    Clusters are single-linkage components at angle θ_c (0.1 rad, as everywhere in the
-    pipeline) holding at least ``m_min`` = 1 % of the mass. A component is *tight* when
-    its angular diameter is below ``tight_angle`` (0.25 rad).
+    * **End of the linear phase** t_lin (``t_dominant``): the first time the largest degree
+      power max_{l ≤ l_max} S_l (:func:`degree_power`; E S_l = 1/n for iid uniform points)
+      reaches ``power_level`` = 0.05, located by bisection on the solver's dense output.
+      In d = 2, S_l = |ẑ_l|² and the density is (1 + 2 Σ_l Re ẑ_l e^{ilθ})/2π, so at
+      S_l = 0.05 the leading harmonic modulates the density by ±45 %: the linear regime's
+      last reliable instant (at 0.2 the harmonics 2l of forming clusters already win the
+      argmax). l_max = 2⌈√(2β)⌉ + 6 (:func:`default_l_max`).
+    * **Number of clusters** ``n_clusters_linear`` (the headline count, d = 2): the number of
+      local maxima of the interaction potential φ_t(ϑ) = (1/n) Σ_j e^{β(cos(ϑ−θ_j(t))−1)}
+      (:func:`potential_maxima`) at t_lin.
+    * **Dominant degree** ``dominant_degree`` (any d): argmax_{l ≤ l_max} S_l at t_lin.
+    * **Clusters at formation** ``n_clusters`` (d = 2 and d ≥ 3): single-linkage components at
+      angle θ_c (0.1 rad) holding ≥ ``m_min`` = 1 % of the mass, counted at the formation time
+      t_f, the first time a fraction ``f`` = 0.9 of the mass lies in components of angular
+      diameter < ``tight_angle`` (0.25 rad). Diagnostic ``n_clusters_peak``: the largest
+      number of clusters (≥ m_min, diameter < ``peak_angle``) present at once up to t_f.
 
-    * **Formation time** t_f: the first time a fraction ``f`` = 0.9 of the mass lies in
-      tight components.
-    * **Number of clusters at formation** ``n_clusters``: the number of clusters at t_f.
-    * Diagnostic ``n_clusters_peak``: the largest number of clusters of diameter
-      < ``peak_angle`` (0.5 rad) present at any time up to t_f (sampled 4× per solver
-      step in d = 2, once per step otherwise). It is larger than ``n_clusters`` when two
-      clusters appeared and merged before the slowest one tightened.
+    Why the headline count is read from φ at the end of the linear phase
+    ---------------------------------------------------------------------
+    The theory (BPA24, SCIENCE §6) is a statement about the linear instability: each
+    harmonic grows at λ_l, the most unstable degree l* wins, and the pattern present when
+    the linear phase ends seeds the clusters. In d = 2 the particles move up the gradient
+    of φ (USA: θ̇ = φ'(θ)/β; SA: θ̇ = φ'(θ)/(β φ(θ))), so the clusters that form are the basins
+    of the maxima of φ: counting those maxima at t_lin counts the clusters the linear phase
+    has set, with no free scale (the model's own kernel, width 1/√β, does the smoothing: no
+    θ_c, diameter or mass cut) and before any nonlinear merging. The same rule applies at
+    every β. It also has an exact finite-n prediction (:func:`linear_selection`): the
+    initial noise ẑ_l(0) is complex Gaussian with variance 1/n, each mode grows as
+    e^{λ_l t}, and the reading rule is applied to the linear solution, so the observed
+    distribution of counts can be compared with a parameter-free distribution and not only
+    with its n → ∞ limit l*.
 
-    Why these:
-    * At t = 0 the n = 2000 uniform points form one component (largest spacing
-      ≈ 2π ln n / n ≈ 0.024 ≪ θ_c), and a raw count rises only as gaps open, first where
-      the 1/√n fluctuations happen to be deepest; requiring 90 % of the mass to be tight
-      waits until the instability has saturated everywhere, so t_f is a global,
-      threshold-insensitive formation time. It is compared with t_c = ln(n)/(2λ*), the
-      time for 1/√n fluctuations to grow by √n; t_f/t_c ≈ 1.5–2 because tightening takes
-      a few more e-folds.
-    * Particles left near the unstable equilibria between clusters stay singletons for a
-      long time (≈ 15 at n = 2000, β = 10); they are components but not clusters selected
-      by the instability, hence ``m_min`` (a 2000-particle l*-cluster holds ≈ 1/l* ≥ 7 %
-      at β ≤ 40).
-    * Measured alternatives (d = 2, n = 2000, 11 β in [1, 40] × 6 seeds, agreement with
-      l*): count at t_f 42/66; largest count of tight (< 0.5 rad) clusters up to t_f 42/66;
-      same with a relative mass cut (≥ 0.2 × the largest cluster) 41/66; largest count of
-      all components ≥ 1 % up to t_f 33/66 (at β ≤ 3 the forming blobs shed 20–100-particle
-      fragments). The disagreements are systematic, not definitional: every rule reads
-      l* − 1 at β just above a switch point (β = 4, 16, 32, 40), where λ_{l*−1} ≈ λ_{l*}.
-    * θ_c: 0.1 and 0.05 give the same counts within ±1; θ_c = 0.03 fragments forming
-      clusters (peak counts up to l* + 3), so θ_c must stay well above the spacing of the
-      particles left in the depleted regions. ``tight_angle`` and ``peak_angle`` must stay
-      below the cluster spacing 2π/l* (0.70 rad at β = 40).
+    What this implies at n = 2000 (d = 2, β = 1, 2, …, 40, 32 seeds per β, RK23 at rtol 1e-3;
+    numbers in the emergence rows of ``results/summary.md``): the selection is weak, because
+    λ_{l*±1}/λ_{l*} → 1 as β grows (≈ 0.97 at β = 32) while the linear phase lasts only
+    ≈ 0.55 t_c (the growth factor from the noise to the level is n·level = 100), so the count
+    spreads over l* − 1, l*, l* + 1. Counted through φ it is also pulled *down*: the kernel
+    weights ive(l, β) ≈ e^{−l²/2β} filter the growing spectrum e^{2λ_l t}, whose filtered peak
+    sits near l*·G/(G + 1), G = ln(n·level) ≈ 4.6, i.e. about one below l* once l* ≳ 7 (the
+    shift decays like 1/ln n). Among the β farther than 1 from a switch point, the finite-n
+    prediction therefore makes l* − 1 the most probable count at β = 23, 30, 31 and 38–40
+    (e.g. β = 40: P(8) = 0.41, P(9) = 0.38) and a tie at β = 17, and the simulation follows
+    it: the observed mode equals the predicted one at 39/40 β (all but the tie), the number
+    of runs counting l* is 692 against 661 ± 17 predicted, and no β deviates at binomial
+    p < 0.01. Consequently l* is the most frequent count at 18 of the 24 β farther
+    than 1 from a switch point — the 6 others are exactly those where the finite-n theory
+    predicts l* − 1 — and the issue-5 target "most frequent count = l* at every such β"
+    cannot hold at n = 2000 for this count (of n = 2·10³, 2·10⁴, 2·10⁵, 2·10⁶, the theory
+    makes the φ-count's most probable value l* at all of them only at 2·10⁶). The dominant
+    degree is not pulled down (its predicted mode is l* at every such β) but it is broad:
+    P(l*) ≈ 0.25 at β ≥ 35, so 32 seeds cannot tell l* from l* ± 1 by their frequencies.
+
+    Alternatives measured before choosing (same sweep unless stated): the count at formation
+    has l* as its mode at only 11/24 of those β (it reads l* − 1 more often than the φ-count
+    because clusters keep merging during the collapse; median t_f/t_c = 1.7); the largest
+    count of well-separated clusters up to t_f and the φ-count at t_c have the same
+    distributions within ±1 and read l* − 1 most often at β = 32 and 40 (16 seeds at β = 8,
+    16, 25, 32, 40, RK45 at rtol 1e-6); so does the formation count for SA (β = 32, 40, 16
+    seeds: 7 and 8 in 10/16 and 13/16 runs) and at n = 8000 (USA, β = 32, 40, 12 seeds: 7 and
+    8 in 6/12 and 9/12): the l* − 1 is not an artefact of the formation criterion, of the
+    width 0.25, of the solver, of the model or of n = 2000 alone.
+    RK23 at rtol 1e-3 and DOP853 at rtol 1e-8 give the same φ-count and dominant degree in
+    32/32 runs (β = 8, 20, 32, 40) and t_lin within 0.5 %.
+
+    Other choices (formation count): at t = 0 the n = 2000 uniform points form one
+    single-linkage component (largest spacing ≈ 2π ln n/n ≈ 0.024 ≪ θ_c) and components
+    appear first where the noise is deepest, hence the global 90 % criterion. θ_c = 0.1 and
+    0.05 give the same formation counts within ±1; θ_c = 0.03 fragments forming clusters;
+    ``tight_angle`` and ``peak_angle`` must stay below the spacing 2π/l* (0.70 rad at β = 40).
+    Particles left near the unstable equilibria between clusters stay singletons for a long
+    time (≈ 15 at n = 2000, β = 10): hence ``m_min`` for the formation count. Requiring 90 %
+    of the mass to be tight waits until the instability has saturated everywhere:
+    t_f/t_c ≈ 1.5–2.
 
     Integration: an explicit Runge–Kutta method of :mod:`scipy.integrate` on
     :func:`dynamics.velocity` (no collapse, no event detection: before formation there
-    are no fast modes, all rates are ≤ O(1)); the crossing is located by bisection on the
-    solver's dense output. RK23 at rtol 1e-3 takes 50–120 field evaluations at n = 2000
-    and gave the same counts as DOP853 at rtol 1e-9 in 19/20 runs (β = 4–40, both
-    counts; at β = 40 one seed read 8 instead of 9 at t_f, a cluster merging just before
-    t_f): the count is a property of the data, not of the solver.
+    are no fast modes, all rates are ≤ O(1)); t_lin and t_f are located by bisection on the
+    solver's dense output. RK23 at rtol 1e-3 takes 50–120 field evaluations at n = 2000.
 
-    Dominant degree (the linear selection itself, meaningful in every d): at the end of
-    the first solver step where max_l S_l ≥ ``power_level`` (S_l from :func:`degree_power`;
-    noise level 1/n, so 0.05 is ~100× above it at n = 2000 and still an amplitude ≈ 0.2,
-    before saturation), ``dominant_degree`` = argmax_l S_l over l ≤ ``l_max``
-    (default 2⌈√(2β)⌉ + 6).
-
-    Returns a dict: t_formation, n_clusters (at t_f), n_clusters_peak, t_peak,
-    n_components (all, at t_f), tight_mass, x (positions at t_f), dominant_degree,
-    t_dominant, n_steps, nfev, status ("ok", "not_formed" or "sparse").
+    Returns a dict: t_formation, n_clusters (at t_f), n_clusters_peak, t_peak, n_components
+    (all, at t_f), tight_mass, x (positions at t_f), dominant_degree, t_dominant (= t_lin),
+    power_dominant, n_clusters_linear (−1 in d ≥ 3), n_steps, nfev, status ("ok",
+    "not_formed" or "sparse").
     """
     x0 = np.asarray(x0, dtype=np.float64)
     n, d = x0.shape
@@ -563,9 +747,12 @@ def formation(x0: np.ndarray, beta: float, *, model: str = "usa", theta_c: float
         x = y.reshape(n, d)
         return velocity(x / np.linalg.norm(x, axis=1, keepdims=True), mass, beta, model).ravel()
 
-    def measure(y):
+    def unit(y):
         x = y.reshape(n, d)
-        x = x / np.linalg.norm(x, axis=1, keepdims=True)
+        return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+    def measure(y):
+        x = unit(y)
         _, masses, extents = components(x, theta_c)
         tight = float(masses[extents < tight_angle].sum()) / n
         return x, tight, masses, extents
@@ -576,14 +763,33 @@ def formation(x0: np.ndarray, beta: float, *, model: str = "usa", theta_c: float
     if samples_per_step is None:  # components cost O(n log n) in d = 2, O(n²) otherwise
         samples_per_step = 4 if d == 2 else 1
     if l_max is None:
-        l_max = 2 * int(np.ceil(np.sqrt(2.0 * beta))) + 6
-    dom = dict(dominant_degree=-1, t_dominant=np.nan)
+        l_max = default_l_max(beta)
+    dom = dict(dominant_degree=-1, t_dominant=np.nan, power_dominant=np.nan, n_clusters_linear=-1)
 
-    def check_power(t, y):
-        if dom["dominant_degree"] < 0:
-            sp = degree_power(y.reshape(n, d) / np.linalg.norm(y.reshape(n, d), axis=1, keepdims=True), l_max)
-            if sp.max() >= power_level:
-                dom.update(dominant_degree=int(np.argmax(sp)) + 1, t_dominant=float(t))
+    def power(y):
+        return degree_power(unit(y), l_max)
+
+    def read_linear(t, y, sp):
+        dom.update(dominant_degree=int(np.argmax(sp)) + 1, t_dominant=float(t), power_dominant=float(sp.max()),
+                   n_clusters_linear=potential_maxima(unit(y), beta) if d == 2 else -1)
+
+    def check_power(y):
+        # after a step: locate the first crossing of max_l S_l = power_level inside it
+        if dom["dominant_degree"] >= 0:
+            return
+        sp = power(y)
+        if sp.max() < power_level:
+            return
+        dense = solver.dense_output()
+        lo, hi = solver.t_old, solver.t
+        while hi - lo > 1e-4 * max(hi, 1.0):
+            mid = 0.5 * (lo + hi)
+            if power(dense(mid)).max() >= power_level:
+                hi = mid
+            else:
+                lo = mid
+        y_hi = dense(hi) if hi < solver.t else y
+        read_linear(hi, y_hi, power(y_hi))
 
     peak = dict(n_clusters_peak=0, t_peak=np.nan)
 
@@ -596,7 +802,9 @@ def formation(x0: np.ndarray, beta: float, *, model: str = "usa", theta_c: float
 
     steps = 0
     t_hit = y_hit = None
-    check_power(0.0, solver.y)
+    sp0 = power(solver.y)
+    if sp0.max() >= power_level:  # tiny n: the noise alone reaches the level
+        read_linear(0.0, solver.y, sp0)
     track_peak(0.0, solver.y, (x, tight, masses, extents))
     if tight >= f:
         # the initial data already look "formed": points so sparse that most are isolated at θ_c
@@ -608,7 +816,7 @@ def formation(x0: np.ndarray, beta: float, *, model: str = "usa", theta_c: float
         steps += 1
         if solver.status == "failed":
             break
-        check_power(solver.t, solver.y)
+        check_power(solver.y)
         dense = None
         t_end = solver.t
         at_end = measure(solver.y)
@@ -649,20 +857,31 @@ EMERGENCE_COLUMNS = {
     "l_star": "l*(β, d) = argmax_l λ_l(β, d) (Gegenbauer growth rates)",
     "lambda_star": "λ_{l*} in this model's time convention (GKPR24 USA: × e^{−β}; SA: ÷ κ₀)",
     "t_c_pred": "predicted formation time ln(n)/(2 λ*) in this model's time",
+    "n_clusters_linear": "headline count (d = 2): number of local maxima of the interaction potential "
+                         "φ(ϑ) = (1/n) Σ_j e^{β(cos(ϑ−θ_j)−1)} at the end of the linear phase t_dominant; −1 in d ≥ 3",
+    "agree": "n_clusters_linear == l_star (d = 2 only; d ≥ 3 selects a harmonic subspace, not a count)",
+    "dominant_degree": "argmax_{l ≤ l_max} S_l (mean power per degree-l harmonic of the empirical measure) at "
+                       "t_dominant: the degree the linear instability selected (any d)",
+    "t_dominant": "end of the linear phase: first time max_l S_l reaches power_level (bisection on dense output)",
+    "power_dominant": "max_l S_l at t_dominant (= power_level up to the bisection tolerance)",
+    "agree_degree": "dominant_degree == l_star",
+    "p_lin_count_l_star": "finite-n linear theory (linear_selection, same n, β, reading rule): "
+                          "P(n_clusters_linear = l*) (d = 2; NaN otherwise)",
+    "lin_count_mode": "finite-n linear theory: the most probable n_clusters_linear (d = 2; −1 otherwise)",
+    "lin_count_dist": "finite-n linear theory: distribution of n_clusters_linear, 'k:p;…' (p ≥ 0.005)",
+    "p_lin_degree_l_star": "finite-n linear theory: P(dominant_degree = l*)",
+    "lin_degree_mode": "finite-n linear theory: the most probable dominant_degree",
+    "lin_degree_dist": "finite-n linear theory: distribution of dominant_degree, 'l:p;…' (p ≥ 0.005)",
     "t_formation": "first time ≥ f of the mass lies in single-linkage components of diameter < tight_angle",
     "t_ratio": "t_formation / t_c_pred",
     "n_clusters_formation": "number of clusters at formation: components holding ≥ m_min of the mass at t_formation",
+    "agree_formation": "n_clusters_formation == l_star",
     "n_clusters_peak": "largest number of clusters (≥ m_min, diameter < peak_angle) present at once up to "
                        "t_formation (sampled 4× per solver step in d = 2, once per step otherwise)",
     "t_peak": "first time n_clusters_peak clusters were present",
+    "agree_peak": "n_clusters_peak == l_star",
     "n_components_formation": "all single-linkage components at t_formation (stragglers included)",
     "tight_mass_formation": "mass fraction in tight components at t_formation",
-    "agree": "n_clusters_formation == l_star (meaningful in d = 2 only; d ≥ 3 selects a harmonic subspace)",
-    "agree_peak": "n_clusters_peak == l_star",
-    "dominant_degree": "argmax_l S_l (mean power per degree-l harmonic of the empirical measure) when max S_l first "
-                       "reaches power_level: the degree the linear instability selected (any d)",
-    "t_dominant": "time (end of the solver step) at which dominant_degree was read",
-    "agree_degree": "dominant_degree == l_star",
     "later_counts": "history from t_formation on: 'k@t;…' = number of components ≥ m_min and the time it started "
                     "(starts with n_clusters_formation@t_formation)",
     "first_merge_time": "time of the first merge of two components ≥ m_min (NaN if none before t_history)",
@@ -674,6 +893,7 @@ EMERGENCE_COLUMNS = {
     "theta_c": "single-linkage angle (rad)",
     "method": "Runge–Kutta method of the formation stage (scipy.integrate: RK23, RK45 or DOP853)",
     "rtol": "its relative tolerance",
+    "power_level": "max_l S_l that ends the linear phase",
     "tight_angle": "diameter below which a component counts as tight (rad)",
     "peak_angle": "diameter below which a cluster enters n_clusters_peak (rad)",
     "f": "mass fraction in tight components that defines formation",
@@ -684,15 +904,28 @@ EMERGENCE_COLUMNS = {
 }
 
 
+def linear_prediction_columns(beta: float, d: int, n: int, power_level: float = 0.05) -> dict:
+    """The ``p_lin_*``/``lin_*`` columns of the emergence table (:func:`linear_selection`, once per (β, d, n))."""
+    ls = int(l_star(beta, d))
+    pred = linear_selection(beta, n, d, power_level=power_level)
+    deg, cnt = pred["degree"], pred["count"]
+    return dict(p_lin_degree_l_star=float(deg.get(ls, 0.0)), lin_degree_mode=int(deg.idxmax()),
+                lin_degree_dist=_dist_str(deg),
+                p_lin_count_l_star=float(cnt.get(ls, 0.0)) if cnt is not None else np.nan,
+                lin_count_mode=int(cnt.idxmax()) if cnt is not None else -1, lin_count_dist=_dist_str(cnt))
+
+
 def emergence_run(beta: float, d: int, n: int, seed: int, *, model: str = "usa", base_seed: int = 0,
                   theta_c: float = 0.1, tight_angle: float = 0.25, peak_angle: float = 0.5, f: float = 0.9,
-                  m_min: float = 0.01, method: str = "RK23", rtol: float = 1e-3, history_t_max: float = 0.0,
-                  history_rtol: float = 1e-8) -> dict:
+                  m_min: float = 0.01, method: str = "RK23", rtol: float = 1e-3, power_level: float = 0.05,
+                  history_t_max: float = 0.0, history_rtol: float = 1e-8, prediction: dict | None = None) -> dict:
     """One row of the emergence table: uniform data → formation (:func:`formation`) → history.
 
     The history (when ``history_t_max`` > t_formation) continues from the positions at
     formation with :func:`simulate.simulate` (collapse, merge detection) up to the global
     time ``history_t_max``; a merge counts when both merging components hold ≥ m_min.
+    ``prediction``: the columns of :func:`linear_prediction_columns` for this (β, d, n),
+    computed here when not given (≈ 1 s; :func:`emergence_table` computes them once per β).
     """
     from .cell import seed_sequence
     from . import initial
@@ -701,31 +934,34 @@ def emergence_run(beta: float, d: int, n: int, seed: int, *, model: str = "usa",
     conv = "gkpr24" if model == "usa" else "sa"
     ls = int(l_star(beta, d))
     lam = float(growth_rate(beta, ls, d, conv))
+    if prediction is None:
+        prediction = linear_prediction_columns(beta, d, n, power_level)
     row = dict(model=model, beta=float(beta), d=int(d), n=int(n), seed=int(seed), l_star=ls, lambda_star=lam,
                t_c_pred=float(np.log(n) / (2 * lam)), theta_c=theta_c, tight_angle=tight_angle,
-               peak_angle=peak_angle, f=f, m_min=m_min, method=method, rtol=rtol,
+               peak_angle=peak_angle, f=f, m_min=m_min, method=method, rtol=rtol, power_level=power_level,
                status="ok", reason="", later_counts="", first_merge_time=np.nan, n_clusters_final=-1,
-               t_history=np.nan, wall_history=0.0)
+               t_history=np.nan, wall_history=0.0, **prediction)
     rng = np.random.default_rng(seed_sequence({"init": "uniform", "d": int(d), "n": int(n)}, seed, base_seed))
     x0 = initial.uniform(int(n), int(d), rng).x
     t0 = _time.perf_counter()
     try:
         fo = formation(x0, beta, model=model, theta_c=theta_c, tight_angle=tight_angle, f=f, m_min=m_min,
-                       method=method, rtol=rtol, peak_angle=peak_angle)
+                       method=method, rtol=rtol, peak_angle=peak_angle, power_level=power_level)
     except Exception as exc:  # recorded, never fatal for the sweep
         row.update(status="error", reason=f"{type(exc).__name__}: {exc}", t_formation=np.nan,
                    n_clusters_formation=-1, n_components_formation=-1, tight_mass_formation=np.nan,
                    nfev_formation=0, wall_formation=_time.perf_counter() - t0, t_ratio=np.nan, agree=False,
-                   dominant_degree=-1, t_dominant=np.nan, agree_degree=False, n_clusters_peak=-1,
-                   t_peak=np.nan, agree_peak=False)
+                   agree_formation=False, dominant_degree=-1, t_dominant=np.nan, power_dominant=np.nan,
+                   n_clusters_linear=-1, agree_degree=False, n_clusters_peak=-1, t_peak=np.nan, agree_peak=False)
         return row
     row.update(t_formation=fo["t_formation"], n_clusters_formation=fo["n_clusters"], t_peak=fo["t_peak"],
                n_clusters_peak=fo["n_clusters_peak"], agree_peak=bool(fo["n_clusters_peak"] == ls),
                n_components_formation=fo["n_components"], tight_mass_formation=fo["tight_mass"],
                nfev_formation=fo["nfev"], wall_formation=_time.perf_counter() - t0,
-               t_ratio=fo["t_formation"] / row["t_c_pred"], agree=bool(fo["n_clusters"] == ls),
+               t_ratio=fo["t_formation"] / row["t_c_pred"], agree_formation=bool(fo["n_clusters"] == ls),
+               n_clusters_linear=fo["n_clusters_linear"], agree=bool(d == 2 and fo["n_clusters_linear"] == ls),
                dominant_degree=fo["dominant_degree"], t_dominant=fo["t_dominant"],
-               agree_degree=bool(fo["dominant_degree"] == ls))
+               power_dominant=fo["power_dominant"], agree_degree=bool(fo["dominant_degree"] == ls))
     if fo["status"] != "ok":
         row.update(status=fo["status"], reason="no formation before 20 t_c" if fo["status"] == "not_formed" else
                    f"already ≥ f of the mass in tight components at t = 0: θ_c = {theta_c} is below the typical "
@@ -762,16 +998,24 @@ def emergence_run(beta: float, d: int, n: int, seed: int, *, model: str = "usa",
 
 
 def emergence_table(betas, seeds, *, d: int = 2, n: int = 2000, log=None, **kwargs) -> pd.DataFrame:
-    """:func:`emergence_run` for every (β, seed); ``seeds`` is a count or a list of indices."""
+    """:func:`emergence_run` for every (β, seed); ``seeds`` is a count or a list of indices.
+
+    The finite-n linear prediction (:func:`linear_prediction_columns`) is computed once per β.
+    """
     seeds = list(range(seeds)) if isinstance(seeds, (int, np.integer)) else [int(s) for s in seeds]
     rows = []
     for beta in betas:
+        pred = linear_prediction_columns(float(beta), d, n, kwargs.get("power_level", 0.05))
+        if log is not None:
+            print(f"beta={beta:g} d={d} n={n}: finite-n linear theory: count {pred['lin_count_dist'] or '—'}; "
+                  f"dominant degree {pred['lin_degree_dist']}", file=log, flush=True)
         for s in seeds:
-            row = emergence_run(float(beta), d, n, s, **kwargs)
+            row = emergence_run(float(beta), d, n, s, prediction=pred, **kwargs)
             rows.append(row)
             if log is not None:
-                print(f"beta={beta:g} d={d} n={n} seed={s} l*={row['l_star']} count={row['n_clusters_formation']} "
-                      f"peak={row['n_clusters_peak']} degree={row['dominant_degree']} "
+                print(f"beta={beta:g} d={d} n={n} seed={s} l*={row['l_star']} count={row['n_clusters_linear']} "
+                      f"formation={row['n_clusters_formation']} peak={row['n_clusters_peak']} "
+                      f"degree={row['dominant_degree']} t_lin={row['t_dominant']:.4g} "
                       f"t_f={row['t_formation']:.4g} (t_c={row['t_c_pred']:.4g}) later={row['later_counts']} "
                       f"status={row['status']} wall={row['wall_formation'] + row['wall_history']:.2f}s",
                       file=log, flush=True)
@@ -891,6 +1135,137 @@ def _plateau_energy_rows(lifetimes: pd.DataFrame, trajectories: pd.DataFrame) ->
     return rows
 
 
+def _counts_str(s: pd.Series) -> str:
+    vc = s[s >= 0].value_counts()
+    return ", ".join(f"{int(k)}×{int(v)}" for k, v in sorted(vc.items())) or "—"
+
+
+def _modes(s: pd.Series) -> list[int]:
+    vc = s[s >= 0].value_counts()
+    return sorted(int(k) for k in vc[vc == vc.max()].index) if len(vc) else []
+
+
+def _p_sample_mode(dist: dict, k: int, seeds: int, draws: int = 4000) -> float:
+    """P(k is among the most frequent values of `seeds` iid draws from `dist`) (Monte Carlo, fixed seed)."""
+    if not dist or seeds < 1:
+        return float("nan")
+    keys = np.array(sorted(dist))
+    p = np.array([dist[q] for q in keys])
+    if k not in dist:
+        return 0.0
+    c = np.random.default_rng(0).multinomial(seeds, p / p.sum(), size=draws)
+    return float(np.mean(c[:, int(np.flatnonzero(keys == k)[0])] == c.max(axis=1)))
+
+
+def _emergence_rows(emergence: pd.DataFrame) -> list[dict]:
+    """Summary rows of the emergence table: one per (d, β), then the d = 2 verdicts (issue 5)."""
+    from scipy.stats import binomtest
+
+    from .gegenbauer import switch_points
+
+    rows = []
+    em = emergence[emergence["status"].isin(["ok", "history_failed"])]
+    has = lambda col: col in em.columns  # noqa: E731  (tables written before a column existed)
+    head = "n_clusters_linear" if has("n_clusters_linear") else "n_clusters_formation"
+    per_beta = []
+    for d, gd in em.groupby("d", sort=True):
+        for beta, g in gd.groupby("beta", sort=True):
+            ls, seeds = int(g["l_star"].iloc[0]), len(g)
+            n = int(g["n"].iloc[0])
+            theory = f"l* = {ls}; t_c = ln n/(2λ*) = {_fmt(g['t_c_pred'].iloc[0], 3)}"
+            if d == 2:
+                dist = _parse_dist(g["lin_count_dist"].iloc[0]) if has("lin_count_dist") else {}
+                if dist:
+                    theory += (f"; finite-n linear theory: count {ls} with P = {_fmt(dist.get(ls, 0.0), 2)}, "
+                               f"most probable {max(dist, key=dist.get)}")
+                meas = f"{seeds} seeds: count (maxima of φ at the end of the linear phase) {_counts_str(g[head])}"
+                if head != "n_clusters_formation":
+                    meas += f"; at formation {_counts_str(g['n_clusters_formation'])}"
+            else:
+                dist = _parse_dist(g["lin_degree_dist"].iloc[0]) if has("lin_degree_dist") else {}
+                if dist:
+                    theory += (f"; finite-n linear theory: dominant degree {ls} with P = {_fmt(dist.get(ls, 0.0), 2)}, "
+                               f"most probable {max(dist, key=dist.get)}")
+                meas = f"{seeds} seeds: clusters at formation {_counts_str(g['n_clusters_formation'])}"
+            if has("dominant_degree"):
+                meas += f"; dominant degree {_counts_str(g['dominant_degree'])}"
+            meas += f"; median t_f/t_c = {_fmt(g['t_ratio'].median(), 3)}"
+            if d == 2:
+                obs = g[head]
+                top = _modes(obs)
+                hits = int(np.sum(obs == ls))
+                agree = f"{hits / seeds:.0%} = l*"
+                if dist:
+                    p = dist.get(ls, 0.0)
+                    pval = binomtest(hits, seeds, min(max(p, 1e-12), 1 - 1e-12)).pvalue
+                    agree += f" (theory at this n {p:.0%}, binomial p = {_fmt(pval, 2)})"
+                agree += "; " + ("l* most frequent" if ls in top else f"l* NOT most frequent (mode {top})")
+                if dist:
+                    pm = max(dist, key=dist.get)
+                    agree += "; mode = finite-n prediction" if pm in top else f"; mode ≠ finite-n prediction {pm}"
+                per_beta.append(dict(beta=float(beta), l_star=ls, seeds=seeds, n=n, hits=hits, top=top, dist=dist,
+                                     p=dist.get(ls, np.nan) if dist else np.nan))
+            else:
+                agree = "side by side only (d ≥ 3 selects a harmonic subspace, not a count)"
+                if has("dominant_degree"):
+                    agree += f"; dominant degree = l* in {np.mean(g['dominant_degree'] == ls):.0%}"
+                    if dist:
+                        agree += f" (theory at this n {dist.get(ls, 0.0):.0%})"
+            rows.append(dict(claim=f"clusters emerging from uniform data, d={int(d)}, n={n}, β={_fmt(beta)}",
+                             theory=theory, measured=meas, agreement=agree))
+    if per_beta:
+        pb = pd.DataFrame(per_beta)
+        bc = switch_points(30, 2)
+        far = np.array([np.min(np.abs(b - bc)) > 1.0 for b in pb["beta"]])
+        ok = np.array([ls in top for ls, top in zip(pb["l_star"], pb["top"])])
+        fails = ", ".join(f"{_fmt(b)} (mode {t})" for b, t, f_, o in zip(pb["beta"], pb["top"], far, ok)
+                          if f_ and not o)
+        em2 = em[em["d"] == 2]
+        within = np.mean((em2[head] - em2["l_star"]).abs() <= 1)
+        meas = (f"l* most frequent at {int(ok[far].sum())}/{int(far.sum())} β farther than 1 from a switch point"
+                + (f" (not at β = {fails})" if fails else "") + f"; {int(ok.sum())}/{len(ok)} β in all; "
+                f"{np.mean(em2[head] == em2['l_star']):.0%} of runs count exactly l*, {within:.0%} within ±1")
+        have_theory = bool(pb["dist"].map(bool).all())
+        if have_theory:
+            q = np.array([_p_sample_mode(dist, ls, s) for dist, ls, s in zip(pb["dist"], pb["l_star"], pb["seeds"])])
+            below = [_fmt(b) for b, dist, ls, f_ in zip(pb["beta"], pb["dist"], pb["l_star"], far)
+                     if f_ and max(dist, key=dist.get) != ls]
+            meas += ("; the finite-n linear theory's most probable count is "
+                     + (f"not l* at β = {', '.join(below)}" if below else "l* at all of them")
+                     + f"; if the counts followed that theory exactly, l* would be most frequent at "
+                     f"{_fmt(q[far].sum(), 3)} of those {int(far.sum())} β on average "
+                     f"(probability that it is at all of them: {_fmt(np.prod(q[far]), 2)})")
+        lo, hi = int(pb["seeds"].min()), int(pb["seeds"].max())
+        rows.append(dict(
+            claim=f"d = 2 (issue 5): the most frequent count equals l* at every β farther than 1 from a switch point "
+                  f"(n = {int(pb['n'].iloc[0])}, {lo if lo == hi else f'{lo}–{hi}'} seeds per β; seed k is the "
+                  "same initial data at every β, so neighbouring β are not independent)",
+            theory="l*(β) = argmax_l λ_l(β, 2)", measured=meas,
+            agreement="yes" if ok[far].all() else "no: see the per-β rows"))
+        if have_theory:
+            expected = float(np.sum(pb["p"] * pb["seeds"]))
+            sd = float(np.sqrt(np.sum(pb["p"] * (1 - pb["p"]) * pb["seeds"])))
+            pvals = [binomtest(int(h), int(s), min(max(p, 1e-12), 1 - 1e-12)).pvalue
+                     for h, s, p in zip(pb["hits"], pb["seeds"], pb["p"])]
+            pred_mode = np.array([max(dist, key=dist.get) in top for dist, top in zip(pb["dist"], pb["top"])])
+            z = (pb["hits"].sum() - expected) / sd if sd > 0 else np.nan
+            rows.append(dict(
+                claim="d = 2: counts vs the finite-n linear theory (linear_selection: same n, same reading rule)",
+                theory="P(count = k) from Gaussian initial modes growing at λ_l, read when max_l S_l = power_level",
+                measured=(f"count = l* in {int(pb['hits'].sum())} runs, theory expects {_fmt(expected, 4)} ± "
+                          f"{_fmt(sd, 3)} (z = {_fmt(z, 2)}); observed mode = predicted mode at "
+                          f"{int(pred_mode.sum())}/{len(pred_mode)} β; per-β binomial p < 0.01 at "
+                          f"{int(np.sum(np.array(pvals) < 0.01))}/{len(pvals)} β"),
+                agreement="consistent" if abs(z) < 3 and np.sum(np.array(pvals) < 0.01) <= max(1, 0.05 * len(pvals))
+                else "inconsistent: see the per-β rows"))
+    bad = emergence[~emergence["status"].isin(["ok", "history_failed"])]
+    if len(bad):
+        rows.append(dict(claim="emergence runs without formation / errors", theory="—",
+                         measured=f"{len(bad)} runs ({', '.join(sorted(bad['status'].unique()))})",
+                         agreement="excluded above"))
+    return rows
+
+
 def summary_rows(*, fits=None, runs=None, lifetimes=None, trajectories=None, staircase=None, emergence=None,
                  phase=None) -> list[dict]:
     """The rows of ``results/summary.md``: dicts with claim, theory, measured, agreement.
@@ -998,51 +1373,7 @@ def summary_rows(*, fits=None, runs=None, lifetimes=None, trajectories=None, sta
 
     # 5. emergence
     if emergence is not None and len(emergence):
-        em = emergence[emergence["status"].isin(["ok", "history_failed"])]
-        for d, gd in em.groupby("d", sort=True):
-            for beta, g in gd.groupby("beta", sort=True):
-                ls = int(g["l_star"].iloc[0])
-                counts = g["n_clusters_formation"].value_counts()
-                top = counts[counts == counts.max()].index.tolist()
-                dist = ", ".join(f"{int(k)}×{int(v)}" for k, v in sorted(counts.items()))
-                meas = f"{len(g)} seeds: count at formation {dist}"
-                if "n_clusters_peak" in g:
-                    pk = g["n_clusters_peak"].value_counts()
-                    meas += "; largest count before t_f " + ", ".join(f"{int(k)}×{int(v)}" for k, v in sorted(pk.items()))
-                if "dominant_degree" in g:
-                    deg = g["dominant_degree"].value_counts()
-                    meas += "; dominant degree " + ", ".join(f"{int(k)}×{int(v)}" for k, v in sorted(deg.items()))
-                meas += f"; median t_f/t_c = {_fmt(g['t_ratio'].median(), 3)}"
-                if d == 2:
-                    agree = f"{np.mean(g['n_clusters_formation'] == ls):.0%} = l*"
-                    if "n_clusters_peak" in g:
-                        agree += f" ({np.mean(g['n_clusters_peak'] == ls):.0%} by the largest count)"
-                    agree += "; " + ("l* most frequent" if ls in top else f"l* NOT most frequent (mode {top})")
-                else:
-                    agree = "side by side only (d ≥ 3 selects a harmonic subspace, not a count)"
-                    if "dominant_degree" in g:
-                        agree += f"; dominant degree = l* in {np.mean(g['dominant_degree'] == ls):.0%}"
-                rows.append(dict(
-                    claim=f"clusters emerging from uniform data, d={int(d)}, n={int(g['n'].iloc[0])}, β={_fmt(beta)}",
-                    theory=f"l* = {ls}; t_c = ln n/(2λ*) = {_fmt(g['t_c_pred'].iloc[0], 3)}",
-                    measured=meas, agreement=agree))
-        em2 = em[em["d"] == 2]
-        if len(em2):
-            per_beta = em2.groupby("beta").apply(lambda g: g["n_clusters_formation"].mode().tolist(),
-                                                 include_groups=False)
-            ok_mode = [int(em2[em2["beta"] == b]["l_star"].iloc[0]) in m for b, m in per_beta.items()]
-            rows.append(dict(claim="d = 2: l* is the most frequent count at every β (SCIENCE §6, 12 seeds, n = 2000)",
-                             theory="l*(β) = argmax_l λ_l(β, 2)",
-                             measured=f"l* most frequent at {sum(ok_mode)}/{len(ok_mode)} β values; overall "
-                                      f"{np.mean(em2['agree']):.0%} of runs count exactly l*, "
-                                      f"{np.mean((em2['n_clusters_formation'] - em2['l_star']).abs() <= 1):.0%} "
-                                      "within ±1",
-                             agreement="yes" if all(ok_mode) else "no: see the per-β rows"))
-        bad = emergence[~emergence["status"].isin(["ok", "history_failed"])]
-        if len(bad):
-            rows.append(dict(claim="emergence runs without formation / errors", theory="—",
-                             measured=f"{len(bad)} runs ({', '.join(sorted(bad['status'].unique()))})",
-                             agreement="excluded above"))
+        rows.extend(_emergence_rows(emergence))
     else:
         missing("l* vs observed cluster counts (emergence table)")
 
@@ -1147,36 +1478,46 @@ def plot_staircase(steps: pd.DataFrame, curves: pd.DataFrame, paths) -> None:
 
 
 def plot_emergence(emergence: pd.DataFrame, paths) -> None:
-    """Observed cluster counts at formation per β (marker area ∝ frequency) over the l*(β) staircase."""
+    """Observed counts per β (marker area ∝ frequency) over the l*(β) staircase and the finite-n prediction.
+
+    d = 2: the headline count (maxima of φ at the end of the linear phase), the mean count at
+    formation and the most probable count of the finite-n linear theory; any d: the median
+    dominant degree.
+    """
     from .gegenbauer import switch_points
 
     plt = _plt()
     ds = sorted(emergence["d"].unique()) if len(emergence) else [2]
     fig, axes = plt.subplots(1, len(ds), figsize=(6.0 * len(ds), 4.4), squeeze=False)
     for ax, d in zip(axes[0], ds):
-        g = emergence[(emergence["d"] == d) & (emergence["n_clusters_formation"] >= 1)
-                      & emergence["status"].isin(["ok", "history_failed"])]
+        g = emergence[(emergence["d"] == d) & emergence["status"].isin(["ok", "history_failed"])]
         bmax = float(g["beta"].max()) * 1.05 if len(g) else 40.0
         bs = np.linspace(0.2, bmax, 800)
         ax.plot(bs, l_star(bs, int(d)), color="k", lw=1.2, drawstyle="steps-post", label="l*(β, d) = argmax λ_l")
         sp = switch_points(30, int(d))
         for b in sp[sp < bmax]:
             ax.axvline(b, color="0.75", ls=":", lw=0.8)
-        if len(g):
-            cnt = g.groupby(["beta", "n_clusters_formation"]).size().rename("k").reset_index()
-            tot = g.groupby("beta").size()
+        head = "n_clusters_linear" if d == 2 and "n_clusters_linear" in g else "n_clusters_formation"
+        h = g[g[head] >= 1]
+        if len(h):
+            cnt = h.groupby(["beta", head]).size().rename("k").reset_index()
+            tot = h.groupby("beta").size()
             frac = cnt["k"] / tot.loc[cnt["beta"]].to_numpy()
-            ax.scatter(cnt["beta"], cnt["n_clusters_formation"], s=300 * frac, color="tab:red", alpha=0.6,
-                       label="observed count at formation (area ∝ frequency)")
-            if "n_clusters_peak" in g:
-                at = g.groupby("beta")["n_clusters_peak"].mean()
-                ax.plot(at.index, at.to_numpy(), "_", color="tab:green", ms=12, mew=2,
-                        label="mean largest count before t_f")
-            if "dominant_degree" in g and (g["dominant_degree"] > 0).any():
-                dd = g[g["dominant_degree"] > 0].groupby("beta")["dominant_degree"].median()
-                ax.plot(dd.index, dd.to_numpy(), "x", color="tab:blue", label="median dominant degree")
-            n = int(g["n"].iloc[0])
-            ax.set_title(f"d = {d}, n = {n}, {int(tot.max())} seeds per β" + (" (count ≠ selected object)" if d > 2 else ""))
+            label = ("count: maxima of φ at the end of the linear phase" if head == "n_clusters_linear"
+                     else "clusters at formation") + " (area ∝ frequency)"
+            ax.scatter(cnt["beta"], cnt[head], s=300 * frac, color="tab:red", alpha=0.6, label=label)
+            if head == "n_clusters_linear":
+                at = h[h["n_clusters_formation"] >= 1].groupby("beta")["n_clusters_formation"].mean()
+                ax.plot(at.index, at.to_numpy(), "_", color="tab:green", ms=12, mew=2, label="mean count at formation")
+            if "lin_count_mode" in g and (g["lin_count_mode"] > 0).any():
+                pm = g[g["lin_count_mode"] > 0].groupby("beta")["lin_count_mode"].first()
+                ax.plot(pm.index, pm.to_numpy(), "s", mfc="none", color="0.3", ms=7,
+                        label="most probable count, finite-n linear theory")
+            ax.set_title(f"d = {d}, n = {int(h['n'].iloc[0])}, {int(tot.max())} seeds per β"
+                         + (" (count ≠ selected object)" if d > 2 else ""))
+        if "dominant_degree" in g and (g["dominant_degree"] > 0).any():
+            dd = g[g["dominant_degree"] > 0].groupby("beta")["dominant_degree"].median()
+            ax.plot(dd.index, dd.to_numpy(), "x", color="tab:blue", label="median dominant degree")
         ax.set_xlabel("β  (dotted: switch points β_c(l → l+1))")
         ax.set_ylabel("number of clusters / degree l")
         ax.legend(fontsize=7, loc="upper left")
@@ -1213,7 +1554,7 @@ REPRODUCTIONS_DEFAULTS: dict = {
     "staircase": {"betas": list(AUTHORS_BETAS), "lr": 1e-5, "logtime": True, "record_every": 10},
     "emergence": {"d": [2], "n": 2000, "betas": [2.0, 5.0, 8.0, 12.5, 18.0, 25.0, 32.0, 40.0], "seeds": 6,
                   "model": "usa", "theta_c": 0.1, "tight_angle": 0.25, "peak_angle": 0.5, "f": 0.9, "m_min": 0.01,
-                  "method": "RK23", "rtol": 1e-3, "history_t_max": 0.0},
+                  "method": "RK23", "rtol": 1e-3, "power_level": 0.05, "history_t_max": 0.0},
     "phase_diagram": {"betas": {"start": 0.3, "stop": 9.0, "num": 30}, "t_max": 30.0, "n_times": 61, "n": 32,
                       "d": 2, "n_systems": 8, "model": "sa", "threshold": 0.999},
 }
@@ -1275,6 +1616,7 @@ def reproductions_config(cfg: dict | None) -> dict:
         ("emergence.f", 0 < em["f"] <= 1), ("emergence.m_min", 0 < em["m_min"] < 1),
         ("emergence.history_t_max", em["history_t_max"] >= 0),
         ("emergence.method", em["method"] in _SOLVERS), ("emergence.rtol", 0 < em["rtol"] < 1),
+        ("emergence.power_level", 0 < em["power_level"] < 1),
         ("phase_diagram.t_max", ph["t_max"] > 0), ("phase_diagram.n_times", int(ph["n_times"]) >= 2),
         ("phase_diagram.n", int(ph["n"]) >= 2), ("phase_diagram.d", int(ph["d"]) >= 2),
         ("phase_diagram.n_systems", int(ph["n_systems"]) >= 1), ("phase_diagram.model", ph["model"] in ("sa", "usa")),
@@ -1313,7 +1655,7 @@ def reproductions_schema() -> dict:
                               "n": {"type": "integer", "minimum": 2}, "betas": betas,
                               "seeds": {"type": "integer", "minimum": 1}, "model": {"enum": ["sa", "usa"]},
                               "theta_c": pos, "tight_angle": pos, "peak_angle": pos, "f": pos, "m_min": pos,
-                              "method": {"enum": sorted(_SOLVERS)}, "rtol": pos,
+                              "method": {"enum": sorted(_SOLVERS)}, "rtol": pos, "power_level": pos,
                               "history_t_max": {"type": "number", "minimum": 0}},
                              "BPA24 emergence of l* clusters from uniform data; one job per (d, β)"),
         "phase_diagram": section({"betas": betas, "t_max": pos, "n_times": {"type": "integer", "minimum": 2},
@@ -1395,7 +1737,10 @@ def main(argv=None) -> int:
         if args.plot:
             plot_emergence(df, args.plot)
         summary = df.groupby(["d", "beta"]).agg(l_star=("l_star", "first"), agree=("agree", "mean"),
-                                                agree_peak=("agree_peak", "mean"),
+                                                p_lin=("p_lin_count_l_star", "first"),
+                                                agree_formation=("agree_formation", "mean"),
+                                                agree_degree=("agree_degree", "mean"),
+                                                p_lin_degree=("p_lin_degree_l_star", "first"),
                                                 wall=("wall_formation", "mean"))
         print(summary.to_string())
     elif args.cmd == "phase":

@@ -4,6 +4,7 @@
 # attention_dynamics.reproductions.reproductions_config). Logic lives in the package.
 
 import json as _json
+import os
 
 from attention_dynamics.reproductions import emergence_cells as _emergence_cells
 from attention_dynamics.reproductions import reproductions_config as _reproductions_config
@@ -17,6 +18,13 @@ REPRO_PLOTS = [f"{R}/plots/reproductions/{f}.{ext}" for f in ("staircase_authors
                for ext in ("png", "pdf")]
 REPRO_SEEDS = int(REPRO["emergence"]["seeds"])
 TARGETS += [*REPRO_TABLES, *REPRO_PLOTS, f"{R}/summary.md"]  # picked up by rule all in the Snakefile
+
+
+def _staged(path):
+    """Temporary name of a figure next to ``path``: attention_dynamics.reproductions saves figures
+    in place, so its rules write them here and rename them (mv in one folder = rename(2), atomic)."""
+    head, tail = os.path.split(path)
+    return os.path.join(head, f".{tail}.snakemake-tmp{os.path.splitext(tail)[1]}")
 
 
 def _repro_report(figure, ext, caption, subcategory):
@@ -39,6 +47,10 @@ rule staircase_authors:
     params:
         cfg=REPRO_JSON,
         config_hash=PLAN.hash,
+        png=_staged(f"{R}/plots/reproductions/staircase_authors.png"),
+        pdf=_staged(f"{R}/plots/reproductions/staircase_authors.pdf"),
+    conda:
+        f"../{ENV}"
     log:
         f"{R}/logs/reproductions/staircase_authors.log",
     benchmark:
@@ -50,7 +62,8 @@ rule staircase_authors:
     shell:
         "MPLBACKEND=Agg python -m attention_dynamics.reproductions --config {params.cfg:q}"
         " --config-hash {params.config_hash} staircase --steps {output.steps:q} --curves {output.curves:q}"
-        " --plot {output.png:q} {output.pdf:q} > {log:q} 2>&1"
+        " --plot {params.png:q} {params.pdf:q} > {log:q} 2>&1"
+        " && mv -f {params.png:q} {output.png:q} && mv -f {params.pdf:q} {output.pdf:q}"
 
 
 rule emergence_cell:
@@ -60,6 +73,8 @@ rule emergence_cell:
         cfg=REPRO_JSON,
         config_hash=PLAN.hash,
         base_seed=PLAN.config["base_seed"],
+    conda:
+        f"../{ENV}"
     log:
         f"{R}/logs/reproductions/emergence/d{{rd}}/beta{{rbeta}}.log",
     benchmark:
@@ -86,6 +101,10 @@ rule emergence:
     params:
         cfg=REPRO_JSON,
         config_hash=PLAN.hash,
+        png=_staged(f"{R}/plots/reproductions/emergence.png"),
+        pdf=_staged(f"{R}/plots/reproductions/emergence.pdf"),
+    conda:
+        f"../{ENV}"
     log:
         f"{R}/logs/reproductions/emergence.log",
     benchmark:
@@ -97,7 +116,8 @@ rule emergence:
     shell:
         "MPLBACKEND=Agg python -m attention_dynamics.reproductions --config {params.cfg:q}"
         " --config-hash {params.config_hash} emergence-aggregate --inputs {input:q} --out {output.table:q}"
-        " --plot {output.png:q} {output.pdf:q} > {log:q} 2>&1"
+        " --plot {params.png:q} {params.pdf:q} > {log:q} 2>&1"
+        " && mv -f {params.png:q} {output.png:q} && mv -f {params.pdf:q} {output.pdf:q}"
 
 
 rule phase_diagram:
@@ -109,6 +129,10 @@ rule phase_diagram:
         cfg=REPRO_JSON,
         config_hash=PLAN.hash,
         base_seed=PLAN.config["base_seed"],
+        png=_staged(f"{R}/plots/reproductions/phase_diagram.png"),
+        pdf=_staged(f"{R}/plots/reproductions/phase_diagram.pdf"),
+    conda:
+        f"../{ENV}"
     log:
         f"{R}/logs/reproductions/phase_diagram.log",
     benchmark:
@@ -121,7 +145,8 @@ rule phase_diagram:
     shell:
         "MPLBACKEND=Agg python -m attention_dynamics.reproductions --config {params.cfg:q}"
         " --config-hash {params.config_hash} phase --base-seed {params.base_seed} --out {output.table:q}"
-        " --plot {output.png:q} {output.pdf:q} > {log:q} 2>&1"
+        " --plot {params.png:q} {params.pdf:q} > {log:q} 2>&1"
+        " && mv -f {params.png:q} {output.png:q} && mv -f {params.pdf:q} {output.pdf:q}"
 
 
 rule summary:
@@ -137,6 +162,8 @@ rule summary:
         report(f"{R}/summary.md", caption="../report/summary.rst", category="Summary"),
     params:
         cfg=REPRO_JSON,
+    conda:
+        f"../{ENV}"
     log:
         f"{R}/logs/reproductions/summary.log",
     benchmark:
