@@ -20,8 +20,16 @@ from attention_dynamics import sweep as sw
 min_version("9.0")
 
 
+# The package's source is on PYTHONPATH for every job, so that jobs run in the conda
+# environment of workflow/envs/ (--use-conda) import this checkout's code too; envvars
+# passes it on to jobs on other machines (SLURM).
+_SRC = os.path.join(workflow.basedir, "src")
+os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (_SRC, os.environ.get("PYTHONPATH")) if p)
+
+
 envvars:
     "PATH",
+    "PYTHONPATH",
 
 
 
@@ -52,10 +60,6 @@ R = PLAN.results  # results folder
 # (it has the package), also when the environment was not activated.
 PY = sys.executable
 os.environ["PATH"] = os.path.dirname(PY) + os.pathsep + os.environ.get("PATH", "")
-# The package's source is on PYTHONPATH for every job, so that jobs run in the conda
-# environment of workflow/envs/ (--use-conda) import this checkout's code too.
-_SRC = os.path.join(workflow.basedir, "src")
-os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (_SRC, os.environ.get("PYTHONPATH")) if p)
 ENV = "envs/attention-dynamics.yaml"  # conda environment of every rule (relative to workflow/)
 PLOT_KINDS = ["staircase", "clusters", "times", "lifetimes"]
 
@@ -73,6 +77,7 @@ TARGETS = [
 
 # Rule files (workflow/rules/), in order. Add new ones here.
 RULE_FILES = [
+    "common.smk",
     "simulate.smk",
     "aggregate.smk",
     "plots.smk",

@@ -20,19 +20,6 @@ REPRO_SEEDS = int(REPRO["emergence"]["seeds"])
 TARGETS += [*REPRO_TABLES, *REPRO_PLOTS, f"{R}/summary.md"]  # picked up by rule all in the Snakefile
 
 
-def _staged(path):
-    """Temporary name of a figure next to ``path``: attention_dynamics.reproductions saves figures
-    in place, so its rules write them here and rename them (mv in one folder = rename(2), atomic)."""
-    head, tail = os.path.split(path)
-    return os.path.join(head, f".{tail}.snakemake-tmp{os.path.splitext(tail)[1]}")
-
-
-def _repro_report(figure, ext, caption, subcategory):
-    return report(f"{R}/plots/reproductions/{figure}.{ext}", caption=f"../report/{caption}",
-                  category="Reproductions", subcategory=subcategory,
-                  labels={"figure": figure, "format": ext})
-
-
 wildcard_constraints:
     rd=r"\d+",
     rbeta=r"[0-9][0-9.e+-]*",
