@@ -521,8 +521,6 @@ WRITERS = re.compile(r"\.to_parquet\(|\.to_csv\(|(?<!atomic_)savefig\(|\.write_t
                      r"|pq\.write_table\(|\bopen\([^)]*[\"'][wax]b?\+?[\"']|json\.dump\(|np\.save|shutil\.copy")
 ALLOWED = {
     ("aggregate.py", 'with open(smk.log[0], "w") as log:'): "a job log: a stream, not a result",
-    ("reproductions.py", "fig.savefig(p, dpi=130)"): "saved in place; its rules stage the figures "
-                                                     "(workflow/rules/reproductions.smk: _staged + mv)",
 }
 
 

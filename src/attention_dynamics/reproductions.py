@@ -21,6 +21,7 @@ Contents
 """
 from __future__ import annotations
 
+import os
 import time as _time
 
 import numpy as np
@@ -1437,6 +1438,14 @@ def _plt():
     return plt
 
 
+def _save_figure(fig, paths) -> None:
+    """Save ``fig`` to one path or several (format from each suffix), each atomically."""
+    from .io import atomic_savefig
+
+    for p in ([paths] if isinstance(paths, (str, os.PathLike)) else paths):
+        atomic_savefig(fig, p, dpi=130)
+
+
 def plot_staircase(steps: pd.DataFrame, curves: pd.DataFrame, paths) -> None:
     """GKPR24 §6 staircase: Ē vs rescaled time (authors) and vs s = ln t/β, with predictions."""
     plt = _plt()
@@ -1472,8 +1481,7 @@ def plot_staircase(steps: pd.DataFrame, curves: pd.DataFrame, paths) -> None:
     axes[0][0].legend(fontsize=7, loc="upper left")
     fig.suptitle("Energy staircase, n = 5 on the circle, θ₀ = 0.5·(0, 0.5, 2, 4, 7)·ln 2000/√2000", fontsize=10)
     fig.tight_layout()
-    for p in ([paths] if isinstance(paths, str) else paths):
-        fig.savefig(p, dpi=130)
+    _save_figure(fig, paths)
     plt.close(fig)
 
 
@@ -1523,8 +1531,7 @@ def plot_emergence(emergence: pd.DataFrame, paths) -> None:
         ax.legend(fontsize=7, loc="upper left")
     fig.suptitle("Emergence of clusters from uniform data (BPA24): counts vs l*(β)", fontsize=10)
     fig.tight_layout()
-    for p in ([paths] if isinstance(paths, str) else paths):
-        fig.savefig(p, dpi=130)
+    _save_figure(fig, paths)
     plt.close(fig)
 
 
@@ -1541,8 +1548,7 @@ def plot_phase_diagram(phase: pd.DataFrame, paths) -> None:
     ax.set_title(f"{phase['model'].iloc[0].upper()}, d = {int(phase['d'].iloc[0])}, n = {int(phase['n'].iloc[0])}, "
                  f"{int(phase['n_systems'].iloc[0])} systems per β (GLPR23 phase diagram)", fontsize=9)
     fig.tight_layout()
-    for p in ([paths] if isinstance(paths, str) else paths):
-        fig.savefig(p, dpi=130)
+    _save_figure(fig, paths)
     plt.close(fig)
 
 
