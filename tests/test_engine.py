@@ -32,6 +32,41 @@ def test_velocity_matches_literal_formulas(ref, model, beta):
 
 
 @pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("beta", [0.5, 10.0, 200.0])
+def test_velocity_circle_matches_literal_formulas(ref, model, beta):
+    """d = 2: the Fourier-mode evaluation is the same field (up to the kernel's truncation at 1e-15)."""
+    rng = np.random.default_rng(44)
+    th = rng.uniform(0.0, 2 * np.pi, 60)
+    x = np.stack([np.cos(th), np.sin(th)], axis=1)
+    mass = rng.uniform(0.5, 3.0, size=60)
+    got = dynamics.velocity_circle(x, mass, beta, model)
+    want = ref.naive_velocity(x, mass, beta, model)
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-13 * np.abs(want).max())
+    np.testing.assert_allclose(np.einsum("ij,ij->i", got, x), 0.0, atol=1e-16)  # tangent
+    # the kernel's Fourier weights are its Fourier coefficients (trapezoid rule is exact here)
+    w = dynamics.circle_kernel_modes(beta)
+    u = 2 * np.pi * np.arange(4096) / 4096
+    kernel = np.exp(beta * (np.cos(u) - 1.0))
+    np.testing.assert_allclose(w, [np.mean(kernel * np.cos(l * u)) for l in range(w.size)], rtol=0, atol=1e-15)
+    from scipy.special import ive
+
+    assert w[-1] >= 1e-15 * w[0] > ive(w.size, beta)  # truncated at the first weight below 1e-15 w_0
+
+
+def test_circle_modes_match_direct_sums():
+    rng = np.random.default_rng(45)
+    th = rng.uniform(0.0, 2 * np.pi, 500)
+    mass = rng.uniform(0.5, 2.0, size=500)
+    got = dynamics.circle_modes(np.exp(1j * th), mass, 40)
+    want = np.exp(1j * np.outer(np.arange(1, 41), th)) @ mass / mass.sum()
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-14)
+    with pytest.raises(ValueError, match=r"shape \(m, 2\)"):
+        dynamics.velocity_circle(np.ones((3, 3)) / np.sqrt(3), np.ones(3), 1.0, "usa")
+    with pytest.raises(ValueError, match="model must be one of"):
+        dynamics.velocity_circle(np.array([[1.0, 0.0]]), np.ones(1), 1.0, "SA")
+
+
+@pytest.mark.parametrize("model", MODELS)
 def test_velocity_blocked_path_matches_reference(ref, model):
     # m = 300 points exceeds one cache block (32768 // 300 = 109 rows): the diagonal
     # K_ii = 0 has to be placed correctly in every block.

@@ -1,4 +1,6 @@
 """Paper reproductions: GKPR24 staircase, BPA24 emergence, GLPR23 phase diagram, summary."""
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -6,6 +8,7 @@ import pytest
 from attention_dynamics import initial
 from attention_dynamics.clusters import single_linkage_labels
 from attention_dynamics.reproductions import (
+    plot_emergence,
     _tangential_gradient,
     authors_initial_angles,
     authors_staircase,
@@ -330,7 +333,24 @@ def test_reproductions_config_defaults_and_errors():
     with pytest.raises(ValueError, match="reproductions.phase_diagram.n_systems"):
         reproductions_config({"phase_diagram": {"n_systems": 0}})
     cells = emergence_cells({"emergence": {"d": [2, 3], "betas": [0.3, 5.0]}})
-    assert [c["path"] for c in cells] == ["d2/beta0.3", "d2/beta5", "d3/beta0.3", "d3/beta5"]
+    assert [c["path"] for c in cells] == ["d2/n2000/beta0.3", "d2/n2000/beta5", "d3/n2000/beta0.3",
+                                          "d3/n2000/beta5"]
+    # n per dimension: a convergence study in d = 2 next to d = 3 at one n; the JSON round trip
+    # of the rules (string keys) gives the same cells
+    spec = {"emergence": {"d": [2, 3], "n": {2: [2000, 20000], 3: 500}, "betas": [5.0]}}
+    cells = emergence_cells(spec)
+    assert [(c["d"], c["n"], c["path"]) for c in cells] == [(2, 2000, "d2/n2000/beta5"), (2, 20000, "d2/n20000/beta5"),
+                                                           (3, 500, "d3/n500/beta5")]
+    assert emergence_cells(json.loads(json.dumps(reproductions_config(spec)))) == cells
+    assert reproductions_config({"emergence": {"d": [2, 3], "n": [300, 600]}})["emergence"]["n"] == {
+        2: [300, 600], 3: [300, 600]}
+    for bad, key in [({"n": {4: 2000}}, r"reproductions\.emergence\.n\.4: not one of the dimensions"),
+                     ({"d": [2, 3], "n": {2: 2000}}, r"reproductions\.emergence\.n\.3: missing"),
+                     ({"n": [2000, 2000]}, r"reproductions\.emergence\.n: repeated"),
+                     ({"n": 1.5}, r"reproductions\.emergence\.n: invalid value 1\.5"),
+                     ({"n": {2: [True]}}, r"reproductions\.emergence\.n\.2: invalid value")]:
+        with pytest.raises(ValueError, match=key):
+            reproductions_config({"emergence": bad})
 
 
 def _fake_tables():
@@ -413,6 +433,40 @@ def test_summary_emergence_verdicts():
     assert not any(r["claim"].startswith("d = 2: counts vs the finite-n") for r in rows_old)
 
 
+def test_summary_staircase_reports_first_plateau():
+    """The first plateau is Ē(θ₀) (cross terms included): reported against 5/25 β by β, not hidden."""
+    rows = []
+    for beta, p0 in [(500.0, 0.2524), (4000.0, 0.2005)]:
+        for k, (lev, merged) in enumerate([(0.28, "{1,2}"), (1.0, "{1,2,3,4,5}")], start=1):
+            rows.append(dict(parametrisation="arclength", beta=beta, step=k, merged_theory=merged, order_ok=True,
+                             level_theory=lev, level_error=1e-6, level_plateau_0=p0, end_rel_error=0.001,
+                             end_measured=1.0, end_theory_nominal=1.0))
+    row = next(r for r in summary_rows(staircase=pd.DataFrame(rows)) if r["claim"].startswith("authors' staircase ("))
+    assert "first plateau Ē(θ₀) = 0.2524 (β = 500), 0.2005 (β = 4000) against 5/25" in row["measured"]
+    assert row["agreement"] == "100% of levels after a merge within 1e-3; first plateau within 1e-3 of 5/25 at 1/2 β"
+
+
+def test_summary_emergence_several_n(tmp_path):
+    """Several n in d = 2: one verdict per n and a row on how the agreement changes with n."""
+    small = _fake_emergence({32.0: (8, [7] * 8 + [8] * 4 + [9] * 4), 33.0: (8, [7] * 9 + [8] * 7)})
+    big = _fake_emergence({32.0: (8, [8] * 10 + [7] * 6), 33.0: (8, [8] * 12 + [9] * 4)}).assign(n=200000)
+    em = pd.concat([small, big], ignore_index=True)
+    rows = summary_rows(emergence=em)
+    verdicts = [r for r in rows if r["claim"].startswith("d = 2 (issue 5)")]
+    assert [("n = 2000," in v["claim"], v["agreement"]) for v in verdicts] == [(True, "no: see the per-β rows"),
+                                                                                (False, "yes")]
+    trend = next(r for r in rows if r["claim"].startswith("d = 2: agreement with l* as n grows"))
+    assert "n = 2000: 34% of runs count l* (finite-n theory 40%)" in trend["measured"]  # 11/32
+    assert "n = 200000: 69% of runs count l*" in trend["measured"]  # 22/32
+    assert "l* most frequent at 2/2 β far from a switch point" in trend["measured"]
+    assert trend["agreement"] == "the fraction counting l* rises with n"
+    per = [r["claim"] for r in rows if r["claim"].startswith("clusters emerging")]
+    assert per == [f"clusters emerging from uniform data, d=2, n={n}, β={b}" for n in (2000, 200000) for b in (32, 33)]
+    out = [tmp_path / "e.png"]
+    plot_emergence(em.assign(lin_count_mode=8, n_clusters_formation=em["n_clusters_linear"]), out)
+    assert out[0].stat().st_size > 1000
+
+
 def test_reproductions_schema_accepts_defaults_and_rejects_typos():
     import jsonschema
 
@@ -421,5 +475,9 @@ def test_reproductions_schema_accepts_defaults_and_rejects_typos():
     schema = reproductions_schema()
     jsonschema.validate(REPRODUCTIONS_DEFAULTS, schema)
     jsonschema.validate({"emergence": {"d": 2, "betas": {"start": 1, "stop": 40, "num": 40}}}, schema)
+    jsonschema.validate({"emergence": {"d": [2, 3], "n": {"2": [2000, 200000], "3": 2000}}}, schema)
+    for bad in ({"n": 1}, {"n": {"two": 2000}}, {"n": [2000, 2000]}):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate({"emergence": bad}, schema)
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({"emergence": {"seedz": 3}}, schema)

@@ -28,6 +28,10 @@ __all__ = [
     "project_tangent",
     "attention_weights",
     "velocity",
+    "circle_kernel_modes",
+    "circle_modes",
+    "unit_complex",
+    "velocity_circle",
     "energy",
     "pairwise_cosines",
 ]
@@ -136,6 +140,92 @@ def _velocity_rows_exact(xr, x, mx, mass, beta, usa, inv_n, r0):
         v /= w.sum(axis=1)[:, None]  # includes the self-term m_i
     v -= (xr * v).sum(axis=1)[:, None] * xr
     return v
+
+
+def circle_kernel_modes(beta: float, tol: float = 1e-15) -> np.ndarray:
+    """Fourier weights w_l = ive(l, β), l = 0..L, of the kernel K(u) = e^{β(cos u − 1)} on S¹.
+
+    K(u) = Σ_{l∈ℤ} w_|l| e^{ilu}, since (1/2π) ∫ e^{β(cos u − 1)} e^{−ilu} du = I_l(β) e^{−β}.
+    Truncated at the first l with w_l < tol · w_0 (w_l/w_0 ≈ e^{−l²/2β}: L ≈ √(2β ln(1/tol)) ≈ 8.3√β).
+    """
+    from scipy.special import ive
+
+    if not beta > 0:
+        raise ValueError(f"beta must be > 0, got {beta!r}")
+    l_cap = int(np.ceil(10.0 * np.sqrt(beta) + 30))
+    w = ive(np.arange(l_cap + 1), beta)
+    small = np.flatnonzero(w < tol * w[0])
+    return w[: (int(small[0]) if small.size else l_cap + 1)]
+
+
+def unit_complex(x: np.ndarray) -> np.ndarray:
+    """Points of S¹ given as rows (cos θ, sin θ) → e^{iθ} (renormalised to modulus 1)."""
+    u = x[:, 0] + 1j * x[:, 1]
+    return u / np.abs(u)
+
+
+def circle_modes(u: np.ndarray, mass: np.ndarray | None, l_max: int) -> np.ndarray:
+    """Empirical Fourier modes ẑ_l = Σ_j m_j e^{ilθ_j} / Σ_j m_j for l = 1..l_max (u_j = e^{iθ_j}).
+
+    Computed from the running powers u_j^l (l_max contiguous length-m vector products, O(m)
+    memory; relative error ≲ l·1e-16 since |u_j| = 1).
+    """
+    mc = (np.full(u.size, 1.0 / u.size) if mass is None else np.asarray(mass, np.float64) / np.sum(mass))
+    mc = mc.astype(np.complex128)
+    z = np.empty(int(l_max), dtype=np.complex128)
+    p = np.array(u, dtype=np.complex128)
+    for l in range(int(l_max)):
+        z[l] = mc @ p
+        if l + 1 < l_max:
+            p *= u
+    return z
+
+
+def velocity_circle(x: np.ndarray, mass: np.ndarray, beta: float, model: str, tol: float = 1e-15) -> np.ndarray:
+    """The field of :func:`velocity` in d = 2, summed over Fourier modes: O(m L) instead of O(m²).
+
+    On S¹, x_i = (cos θ_i, sin θ_i), and the tangential component of Σ_j m_j K_ij (x_j − x_i) is
+    Σ_j m_j K(θ_j − θ_i) sin(θ_j − θ_i) with K(u) = e^{β(cos u − 1)}. Since sin u K(u) = −K'(u)/β,
+    with the kernel's Fourier weights w_l (:func:`circle_kernel_modes`) and the empirical
+    modes ẑ_l = (1/n) Σ_j m_j e^{ilθ_j},
+
+        USA:  θ̇_i = (2/β) Σ_{l≥1} l w_l Im(ẑ_l e^{−ilθ_i}),
+        SA:   θ̇_i = that, divided by φ(θ_i) = w_0 + 2 Σ_{l≥1} w_l Re(ẑ_l e^{−ilθ_i})
+              (= (1/n) Σ_k m_k K_ik, the self-term included as in :func:`velocity`),
+
+    and ẋ_i = θ̇_i (−sin θ_i, cos θ_i). The self-term contributes sin 0 = 0 to both forms. The
+    only approximation is the truncation of the kernel at w_l < tol·w_0. Unlike :func:`velocity`
+    this is *not* cancellation-free: a drift that is small against the O(1) mode sums is lost
+    to round-off (≈ 1e-16 × Σ_l l w_l), so use it for spread-out data (the emergence of clusters
+    from near-uniform data, :func:`attention_dynamics.reproductions.formation`), never for
+    collapsed clusters on exponentially slow plateaus.
+    """
+    if model not in MODELS:
+        raise ValueError(f"model must be one of {MODELS}, got {model!r}")
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 2 or x.shape[1] != 2:
+        raise ValueError(f"velocity_circle needs points on S¹ (shape (m, 2)), got {x.shape}")
+    mass = np.asarray(mass, dtype=np.float64)
+    w = circle_kernel_modes(beta, tol)
+    ls = np.arange(1, w.size)
+    u = unit_complex(x)
+    m = u.size
+
+    zhat = circle_modes(u, mass, ls.size)
+    # Σ_{l=1}^{L} c_l e^{−ilθ_i} by Horner's rule in e^{−iθ_i} (|e^{−iθ}| = 1: error ≲ L·1e-16), for
+    # c_l = (2/β) l w_l ẑ_l (USA numerator: its imaginary part) and, for SA, c_l = 2 w_l ẑ_l (the
+    # real part is φ(θ_i) − w_0)
+    coef = np.stack([(2.0 / beta) * ls * w[1:] * zhat, 2.0 * w[1:] * zhat])
+    rows = 1 if model == "usa" else 2
+    ubar = np.conj(u)
+    acc = np.empty((rows, m), dtype=np.complex128)
+    acc[:] = coef[:rows, -1, None]
+    for l in range(ls.size - 2, -1, -1):
+        acc *= ubar
+        acc += coef[:rows, l, None]
+    acc *= ubar
+    theta_dot = acc[0].imag if model == "usa" else acc[0].imag / (w[0] + acc[1].real)
+    return theta_dot[:, None] * np.stack([-u.imag, u.real], axis=1)
 
 
 def energy(x: np.ndarray, mass: np.ndarray, beta: float) -> float:

@@ -22,6 +22,7 @@ TARGETS += [*REPRO_TABLES, *REPRO_PLOTS, f"{R}/summary.md"]  # picked up by rule
 
 wildcard_constraints:
     rd=r"\d+",
+    rn=r"\d+",
     rbeta=r"[0-9][0-9.e+-]*",
 
 
@@ -55,7 +56,7 @@ rule staircase_authors:
 
 rule emergence_cell:
     output:
-        f"{R}/reproductions/emergence/d{{rd}}/beta{{rbeta}}.parquet",
+        f"{R}/reproductions/emergence/d{{rd}}/n{{rn}}/beta{{rbeta}}.parquet",
     params:
         cfg=REPRO_JSON,
         config_hash=PLAN.hash,
@@ -63,18 +64,19 @@ rule emergence_cell:
     conda:
         f"../{ENV}"
     log:
-        f"{R}/logs/reproductions/emergence/d{{rd}}/beta{{rbeta}}.log",
+        f"{R}/logs/reproductions/emergence/d{{rd}}/n{{rn}}/beta{{rbeta}}.log",
     benchmark:
-        f"{R}/benchmarks/reproductions/emergence/d{{rd}}/beta{{rbeta}}.tsv"
+        f"{R}/benchmarks/reproductions/emergence/d{{rd}}/n{{rn}}/beta{{rbeta}}.tsv"
     threads: 1
     resources:
-        mem_mb=1500,
-        # measured per seed at n = 2000 (2 shared cores): ≈ 1 s in d = 2, ≈ 8 s in d = 3 for the
-        # formation stage, + 1–2 s with history_t_max = 1e6; minutes, generous for SLURM
-        runtime=lambda w: 5 + REPRO_SEEDS // (8 if int(w.rd) == 2 else 2),
+        # d = 2 (Fourier-mode field, O(n)): ≈ 0.1–0.5 s per seed at n = 2000, 6–9 s at n = 2·10⁵;
+        # d ≥ 3 (direct field, O(n²) with an n × n Gram matrix for the clusters): ≈ 8 s at n = 2000
+        mem_mb=lambda w: 1500 + (int(w.rn) // 1000 if int(w.rd) == 2 else 24 * int(w.rn) ** 2 // 10**6),
+        runtime=lambda w: 5 + REPRO_SEEDS * int(2 + 5e-5 * int(w.rn) if int(w.rd) == 2
+                                                else 8 * (int(w.rn) / 2000) ** 2) // 60,
     shell:
         "python -m attention_dynamics.reproductions --config {params.cfg:q} --config-hash {params.config_hash}"
-        " emergence --d {wildcards.rd} --beta {wildcards.rbeta} --base-seed {params.base_seed}"
+        " emergence --d {wildcards.rd} --n {wildcards.rn} --beta {wildcards.rbeta} --base-seed {params.base_seed}"
         " --out {output:q} > {log:q} 2>&1"
 
 
