@@ -142,11 +142,14 @@ def _velocity_rows_exact(xr, x, mx, mass, beta, usa, inv_n, r0):
     return v
 
 
-def circle_kernel_modes(beta: float, tol: float = 1e-15) -> np.ndarray:
+def circle_kernel_modes(beta: float, tol: float = 1e-15, relative_to: int = 0) -> np.ndarray:
     """Fourier weights w_l = ive(l, β), l = 0..L, of the kernel K(u) = e^{β(cos u − 1)} on S¹.
 
     K(u) = Σ_{l∈ℤ} w_|l| e^{ilu}, since (1/2π) ∫ e^{β(cos u − 1)} e^{−ilu} du = I_l(β) e^{−β}.
-    Truncated at the first l with w_l < tol · w_0 (w_l/w_0 ≈ e^{−l²/2β}: L ≈ √(2β ln(1/tol)) ≈ 8.3√β).
+    Truncated at the first l > ``relative_to`` with w_l < tol · w_relative_to (w_l/w_0 ≈ e^{−l²/2β}
+    for large β: L ≈ √(2β ln(1/tol)) ≈ 8.3√β). The kernel itself needs ``relative_to = 0``; its
+    derivative (the field, weights l w_l/β) needs 1: as β → 0, w_1/w_0 ≈ β/2 → 0 while the
+    l = 1 term of the field stays O(1).
     """
     from scipy.special import ive
 
@@ -154,7 +157,7 @@ def circle_kernel_modes(beta: float, tol: float = 1e-15) -> np.ndarray:
         raise ValueError(f"beta must be > 0, got {beta!r}")
     l_cap = int(np.ceil(10.0 * np.sqrt(beta) + 30))
     w = ive(np.arange(l_cap + 1), beta)
-    small = np.flatnonzero(w < tol * w[0])
+    small = relative_to + 1 + np.flatnonzero(w[relative_to + 1:] < tol * w[relative_to])
     return w[: (int(small[0]) if small.size else l_cap + 1)]
 
 
@@ -194,7 +197,7 @@ def velocity_circle(x: np.ndarray, mass: np.ndarray, beta: float, model: str, to
               (= (1/n) Σ_k m_k K_ik, the self-term included as in :func:`velocity`),
 
     and ẋ_i = θ̇_i (−sin θ_i, cos θ_i). The self-term contributes sin 0 = 0 to both forms. The
-    only approximation is the truncation of the kernel at w_l < tol·w_0. Unlike :func:`velocity`
+    only approximation is the truncation of the kernel at w_l < tol·w_1 (l ≥ 2). Unlike :func:`velocity`
     this is *not* cancellation-free: a drift that is small against the O(1) mode sums is lost
     to round-off (≈ 1e-16 × Σ_l l w_l), so use it for spread-out data (the emergence of clusters
     from near-uniform data, :func:`attention_dynamics.reproductions.formation`), never for
@@ -206,12 +209,10 @@ def velocity_circle(x: np.ndarray, mass: np.ndarray, beta: float, model: str, to
     if x.ndim != 2 or x.shape[1] != 2:
         raise ValueError(f"velocity_circle needs points on S¹ (shape (m, 2)), got {x.shape}")
     mass = np.asarray(mass, dtype=np.float64)
-    w = circle_kernel_modes(beta, tol)
+    w = circle_kernel_modes(beta, tol, relative_to=1)
     ls = np.arange(1, w.size)
     u = unit_complex(x)
     m = u.size
-    if ls.size == 0:  # β ≲ 1e-15: the kernel is constant to round-off and the field vanishes
-        return np.zeros_like(x)
 
     zhat = circle_modes(u, mass, ls.size)
     # Σ_{l=1}^{L} c_l e^{−ilθ_i} by Horner's rule in e^{−iθ_i} (|e^{−iθ}| = 1: error ≲ L·1e-16), for
