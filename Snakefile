@@ -4,7 +4,7 @@
     snakemake --cores 2 --configfile config/test.yaml    # another config *replaces* the default
     snakemake --report report.html                       # HTML report with every plot
 
-The config is checked at start-up (attention_dynamics.sweep, then the JSON schema) and a
+The config is checked at start-up (attention_dynamics.pipeline.sweep, then the JSON schema) and a
 bad config stops before any job with a message naming the key. Logic lives in the
 package; rules only call it. Keys: config/README.md; tables: docs/tables.md.
 """
@@ -14,8 +14,8 @@ import sys
 from snakemake.logging import logger
 from snakemake.utils import min_version, validate
 
-from attention_dynamics import io as adio
-from attention_dynamics import sweep as sw
+from attention_dynamics.pipeline import io as adio
+from attention_dynamics.pipeline import sweep as sw
 
 min_version("9.0")
 
@@ -43,7 +43,7 @@ if not workflow.overwrite_configfiles:
 # Restart after a kill (SIGKILL, OOM, lost session): a lock whose owner process is provably
 # gone is removed here, so the plain `snakemake --cores 2` resumes; the profile's
 # rerun-incomplete re-runs the jobs that were cut off, finished cells are kept
-# (attention_dynamics.io.clear_stale_lock; jobs spawned by an executor do not touch locks).
+# (attention_dynamics.pipeline.io.clear_stale_lock; jobs spawned by an executor do not touch locks).
 if workflow.exec_mode.name == "DEFAULT":
     _cleared = adio.clear_stale_lock(".snakemake")
     if _cleared:

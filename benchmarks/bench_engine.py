@@ -26,7 +26,7 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 
 from attention_dynamics import simulate  # noqa: E402
-from attention_dynamics.dynamics import velocity  # noqa: E402
+from attention_dynamics.engine.dynamics import velocity  # noqa: E402
 from attention_dynamics.initial import caps  # noqa: E402
 
 LIMIT_PAIRS_PER_S = 880e6

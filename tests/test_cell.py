@@ -11,8 +11,10 @@ import pyarrow.parquet as pq
 import pytest
 
 import attention_dynamics
-from attention_dynamics import cell, initial, io, simulate
-from attention_dynamics.simulate import default_record_times
+from attention_dynamics import initial, simulate
+from attention_dynamics.pipeline import cell
+from attention_dynamics.pipeline import io
+from attention_dynamics.engine.simulate import default_record_times
 
 # small and fast: two caps 1.2 rad apart, one merge at t ≈ 1e2
 CELL = dict(model="usa", init="caps", n=8, k=2, d=3, beta=8.0, spacing=1.2, eps=1e-3, t_max=1e6, per_decade=4)

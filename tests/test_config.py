@@ -1,4 +1,4 @@
-"""Config loading, validation and grid expansion (attention_dynamics.sweep) and the JSON schema."""
+"""Config loading, validation and grid expansion (attention_dynamics.pipeline.sweep) and the JSON schema."""
 from __future__ import annotations
 
 import copy
@@ -12,7 +12,7 @@ import jsonschema
 import pytest
 import yaml
 
-from attention_dynamics import sweep as sw
+from attention_dynamics.pipeline import sweep as sw
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
@@ -37,11 +37,11 @@ def check(cfg, **kw):
 def test_schema_file_is_generated_from_key_tables():
     assert SCHEMA.read_text() == sw.schema_yaml(), (
         "workflow/schemas/config.schema.yaml is stale: run "
-        "`python -m attention_dynamics.sweep schema > workflow/schemas/config.schema.yaml`")
+        "`python -m attention_dynamics.pipeline.sweep schema > workflow/schemas/config.schema.yaml`")
 
 
 def test_key_defaults_match_engine_defaults():
-    from attention_dynamics.cell import CELL_DEFAULTS
+    from attention_dynamics.pipeline.cell import CELL_DEFAULTS
 
     assert set(sw.CELL_KEYS) == set(CELL_DEFAULTS)
     for name, key in sw.CELL_KEYS.items():
@@ -228,7 +228,7 @@ def test_antipodal_pair_warns():
 
 
 def test_cell_json_round_trips_through_engine():
-    from attention_dynamics.cell import canonical_cell
+    from attention_dynamics.pipeline.cell import canonical_cell
 
     plan = check(base_config())
     import json
@@ -238,12 +238,12 @@ def test_cell_json_round_trips_through_engine():
 
 
 def test_cli_check(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "attention_dynamics.sweep", "check", "--no-results-check",
+    out = subprocess.run([sys.executable, "-m", "attention_dynamics.pipeline.sweep", "check", "--no-results-check",
                           str(ROOT / "config" / "test.yaml")], capture_output=True, text=True, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert "simulations" in out.stdout
     bad = tmp_path / "bad.yaml"
     bad.write_text("sweeps:\n  a:\n    beta: -1.0\n")
-    out = subprocess.run([sys.executable, "-m", "attention_dynamics.sweep", "check", str(bad)],
+    out = subprocess.run([sys.executable, "-m", "attention_dynamics.pipeline.sweep", "check", str(bad)],
                          capture_output=True, text=True, cwd=tmp_path)
     assert out.returncode == 2 and "config key 'sweeps.a.beta'" in out.stderr

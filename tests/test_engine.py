@@ -10,7 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from attention_dynamics import dynamics, initial, simulate, theory
+from attention_dynamics import initial, simulate
+from attention_dynamics.engine import dynamics
+from attention_dynamics.theory import twocluster as theory
 
 MODELS = ("usa", "sa")
 

@@ -1,4 +1,4 @@
-"""The scaling-law fitter (attention_dynamics.fits) on synthetic data with known a, b, c."""
+"""The scaling-law fitter (attention_dynamics.analysis.fits) on synthetic data with known a, b, c."""
 from __future__ import annotations
 
 import math
@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from attention_dynamics import fits as F
+from attention_dynamics.analysis import fits as F
 
 A, B, C = -1.5, -1.0, 0.62
 BETAS = np.linspace(5, 40, 8)
@@ -139,7 +139,7 @@ def test_uniform_data_has_no_escape_fit_and_no_theory():
 def test_ode_slope_matches_fit_of_exact_merge_times():
     """For two point clusters, fitting the exact ODE merge times gives ode_slope; our fit on those
     same times must agree to round-off."""
-    from attention_dynamics.theory import two_cluster_merge_time
+    from attention_dynamics.theory.twocluster import two_cluster_merge_time
 
     runs = synthetic_runs(n_seeds=3, d_min=math.pi / 2)
     for model in ("usa", "sa"):

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from attention_dynamics.dynamics import velocity
-from attention_dynamics.gegenbauer import (
+from attention_dynamics.engine.dynamics import velocity
+from attention_dynamics.theory.gegenbauer import (
     CONVENTIONS,
     formation_time,
     growth_rate,

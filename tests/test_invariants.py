@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 from scipy import integrate
 
-from attention_dynamics import initial, simulate, theory
+from attention_dynamics import initial, simulate
+from attention_dynamics.theory import twocluster as theory
 
 MODELS = ("usa", "sa")
 U = np.finfo(float).eps / 2  # unit round-off

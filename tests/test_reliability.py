@@ -29,8 +29,10 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from attention_dynamics import cell, cli, io
-from attention_dynamics import sweep as sw
+from attention_dynamics import cli
+from attention_dynamics.pipeline import cell
+from attention_dynamics.pipeline import io
+from attention_dynamics.pipeline import sweep as sw
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "src" / "attention_dynamics"
@@ -296,7 +298,7 @@ def test_max_steps_fault_is_recorded_by_run_cell(tmp_path):
 
 def test_step_size_underflow_is_recorded(monkeypatch):
     """A vector field that turns NaN: the step size collapses, the run is 'failed' with the reason."""
-    sim = sys.modules["attention_dynamics.simulate"]
+    sim = sys.modules["attention_dynamics.engine.simulate"]
     original, calls = sim.velocity, {"n": 0}
 
     def nan_after_30(*args, **kwargs):
@@ -328,7 +330,7 @@ def test_exception_in_integrator_is_recorded(monkeypatch, tmp_path):
     assert runs["status"].tolist() == ["ok", "error", "ok"]
     assert runs["reason"].tolist()[1] == "FloatingPointError: overflow encountered in exp"
     assert set(tables["events"]["seed"]) == {0, 2}
-    from attention_dynamics.fits import fit_runs
+    from attention_dynamics.analysis.fits import fit_runs
 
     fits = fit_runs(pd.concat([runs.assign(beta=b) for b in (8.0, 10.0, 12.0)]), n_boot=0)
     assert (fits["n_failed"] == 3).all() and (fits["n_obs"] == 6).all()
@@ -515,7 +517,7 @@ def test_stale_temporary_files_are_removed(tmp_path):
     assert live.exists() and foreign.exists() and other.exists()
 
 
-# Every call that writes a file in the package must go through attention_dynamics.io's atomic
+# Every call that writes a file in the package must go through attention_dynamics.pipeline.io's atomic
 # helpers. Known exceptions, each with its reason:
 WRITERS = re.compile(r"\.to_parquet\(|\.to_csv\(|(?<!atomic_)savefig\(|\.write_text\(|\.write_bytes\("
                      r"|pq\.write_table\(|\bopen\([^)]*[\"'][wax]b?\+?[\"']|json\.dump\(|np\.save|shutil\.copy")
@@ -532,7 +534,7 @@ def test_every_writer_goes_through_the_atomic_helpers():
             code = line.split("#")[0]
             if WRITERS.search(code) and (path.name, line.strip()) not in ALLOWED:
                 offenders.append(f"{path.relative_to(ROOT)}:{i}: {line.strip()}")
-    assert not offenders, "write through attention_dynamics.io (atomic_path, write_table(s), " \
+    assert not offenders, "write through attention_dynamics.pipeline.io (atomic_path, write_table(s), " \
                           "atomic_write_text, atomic_savefig):\n" + "\n".join(offenders)
 
 

@@ -6,10 +6,9 @@ import pandas as pd
 import pytest
 
 from attention_dynamics import initial
-from attention_dynamics.clusters import single_linkage_labels
+from attention_dynamics.engine.clusters import single_linkage_labels
 from attention_dynamics.reproductions import (
     plot_emergence,
-    _tangential_gradient,
     authors_initial_angles,
     authors_staircase,
     circle_components,
@@ -30,8 +29,9 @@ from attention_dynamics.reproductions import (
     summary_rows,
     write_summary,
 )
-from attention_dynamics.gegenbauer import l_star
-from attention_dynamics.theory import two_cluster_merge_time
+from attention_dynamics.reproductions.staircase import _tangential_gradient
+from attention_dynamics.theory.gegenbauer import l_star
+from attention_dynamics.theory.twocluster import two_cluster_merge_time
 
 # ----------------------------------------------------------------------------- staircase
 
@@ -213,8 +213,8 @@ def _first_passage_probabilities(beta, n, d, level, l_max):
     """
     from scipy import integrate, special
 
-    from attention_dynamics.gegenbauer import growth_rate
-    from attention_dynamics.reproductions import _degree_multiplicity
+    from attention_dynamics.theory.gegenbauer import growth_rate
+    from attention_dynamics.reproductions.selection import _degree_multiplicity
 
     ls = np.arange(1, l_max + 1)
     lam = growth_rate(beta, ls, d, "gkpr24")
@@ -257,7 +257,7 @@ def test_linear_selection_sharpens_with_n_and_is_deterministic():
 def test_formation_reads_a_planted_linear_mode():
     """Uniform data plus a small cos(5θ) modulation at β = 12.5 (l* = 5): the linear phase ends when
     S_5 = |ẑ_5|² has grown from (a/2)² to 0.05, at t ≈ ln(0.05/(a/2)²)/(2λ_5), with 5 maxima of φ."""
-    from attention_dynamics.gegenbauer import growth_rate
+    from attention_dynamics.theory.gegenbauer import growth_rate
 
     m, a = 1000, 0.2
     u = (np.arange(m) + 0.5) / m
@@ -303,7 +303,7 @@ def test_emergence_same_initial_data_at_every_beta():
 
 
 def test_phase_diagram_small():
-    from attention_dynamics.cell import seed_sequence
+    from attention_dynamics.pipeline.cell import seed_sequence
 
     times = np.linspace(0, 30, 7)
     df = phase_diagram([0.5, 6.0], times, n=8, n_systems=3)

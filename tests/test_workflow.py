@@ -14,8 +14,8 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from attention_dynamics import sweep as sw
-from attention_dynamics.aggregate import table_columns, tables_markdown
+from attention_dynamics.pipeline import sweep as sw
+from attention_dynamics.pipeline.aggregate import table_columns, tables_markdown
 
 ROOT = Path(__file__).resolve().parents[1]
 TABLES = ["runs", "events", "lifetimes", "trajectories", "fits"]
@@ -151,7 +151,7 @@ def test_info_prints_provenance_of_aggregated_table(test_run):
     import datetime as dt
 
     import attention_dynamics
-    from attention_dynamics.io import git_commit
+    from attention_dynamics.pipeline.io import git_commit
 
     wd, plan, _, _ = test_run
     path = wd / "results" / "tables" / "runs.parquet"
@@ -188,7 +188,7 @@ def test_report_has_every_plot(test_run):
 
 def test_docs_tables_md_is_current():
     text = (ROOT / "docs" / "tables.md").read_text()
-    assert text == tables_markdown(), "docs/tables.md is stale: python -m attention_dynamics.aggregate " \
+    assert text == tables_markdown(), "docs/tables.md is stale: python -m attention_dynamics.pipeline.aggregate " \
                                       "--markdown docs/tables.md"
 
 

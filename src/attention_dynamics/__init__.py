@@ -1,8 +1,8 @@
 """attention-dynamics: metastability in self-attention dynamics on the sphere."""
 from importlib.metadata import PackageNotFoundError, version as _version
 
-from .dynamics import MODELS, energy, project_tangent, velocity
-from .simulate import SimulationResult, simulate
+from .engine.dynamics import MODELS, energy, project_tangent, velocity
+from .engine.simulate import SimulationResult, simulate
 
 try:
     __version__ = _version("attention-dynamics")

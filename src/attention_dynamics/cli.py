@@ -22,7 +22,7 @@ def _cell_from_args(a) -> dict:
 
 
 def _add_cell_options(p: argparse.ArgumentParser) -> None:
-    from .cell import CELL_DEFAULTS as D
+    from .pipeline.cell import CELL_DEFAULTS as D
 
     g = p.add_argument_group("model and initial data")
     g.add_argument("--model", choices=["sa", "usa"], default=D["model"], help="SA (softmax) or USA (GKPR24 time)")
@@ -51,7 +51,7 @@ def _cmd_simulate(a) -> int:
     import numpy as np
     import pandas as pd
 
-    from .cell import cell_id, run_cell, run_one
+    from .pipeline.cell import cell_id, run_cell, run_one
 
     cell = _cell_from_args(a)
     if a.out:
@@ -76,7 +76,7 @@ def _cmd_simulate(a) -> int:
 
 
 def _cmd_run_cell(a) -> int:
-    from .cell import run_cell
+    from .pipeline.cell import run_cell
 
     try:
         cell = json.loads(a.cell)
@@ -91,7 +91,7 @@ def _cmd_run_cell(a) -> int:
 def _cmd_info(a) -> int:
     import pyarrow.parquet as pq
 
-    from .io import read_provenance
+    from .pipeline.io import read_provenance
 
     for path in a.paths:
         meta = read_provenance(path)

@@ -48,5 +48,5 @@ rule fits:
         mem_mb=2000,
         runtime=20,
     shell:
-        "python -m attention_dynamics.fits --runs {input.runs:q} --out {output.fits:q}"
+        "python -m attention_dynamics.analysis.fits --runs {input.runs:q} --out {output.fits:q}"
         " --n-boot {params.n_boot} --ci {params.ci} --seed {params.seed} > {log:q} 2>&1"

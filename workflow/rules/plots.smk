@@ -1,6 +1,6 @@
 # All figures of one sweep in one job (one interpreter start for the 8 files), PNG + PDF,
 # each in the HTML report with its caption (workflow/report/<figure>.rst). Drawn by
-# attention_dynamics.plots with MPLBACKEND=Agg (no display needed).
+# attention_dynamics.analysis.plots with MPLBACKEND=Agg (no display needed).
 
 
 rule plots:
@@ -82,6 +82,6 @@ rule plots:
         mem_mb=3000,
         runtime=20,
     shell:
-        "MPLBACKEND=Agg python -m attention_dynamics.plots all --sweep {wildcards.sweep}"
+        "MPLBACKEND=Agg python -m attention_dynamics.analysis.plots all --sweep {wildcards.sweep}"
         " --tables {params.tables:q} --outdir {params.outdir:q} --formats png pdf"
         " --max-panels {params.max_panels} --n-betas {params.n_betas} > {log:q} 2>&1"

@@ -15,7 +15,7 @@ One figure per (sweep, kind), one panel per fit group (model, init, d, n, k, geo
 
 Command line::
 
-    python -m attention_dynamics.plots KIND --sweep NAME --tables results/tables --png F.png --pdf F.pdf
+    python -m attention_dynamics.analysis.plots KIND --sweep NAME --tables results/tables --png F.png --pdf F.pdf
 """
 from __future__ import annotations
 
@@ -173,7 +173,7 @@ def plot_clusters(tables: str, sweep: str, max_panels: int = 12, n_betas: int = 
 
 
 def _theory_merge_curve(g: pd.Series, runs: pd.DataFrame, betas: np.ndarray):
-    from .theory import two_cluster_merge_time
+    from ..theory.twocluster import two_cluster_merge_time
 
     d_min = float(runs["d_min"].median())
     n = int(g["n"])
@@ -184,7 +184,7 @@ def _theory_merge_curve(g: pd.Series, runs: pd.DataFrame, betas: np.ndarray):
     if isinstance(runs["masses"].iloc[0], str) and runs["masses"].iloc[0]:
         import json
 
-        from .initial import split_counts
+        from ..initial import split_counts
 
         n_a, n_b = split_counts(n, 2, json.loads(runs["masses"].iloc[0]))
     try:
@@ -286,7 +286,7 @@ PLOTTERS = {"staircase": plot_staircase, "clusters": plot_clusters, "times": plo
 
 def plot(kind: str, tables: str, sweep: str, outputs, *, max_panels: int = 12, n_betas: int = 4) -> None:
     """Draw figure ``kind`` of ``sweep`` and save it to every path in ``outputs`` (format from the suffix)."""
-    from .io import atomic_savefig
+    from ..pipeline.io import atomic_savefig
 
     fig = PLOTTERS[kind](tables, sweep, max_panels=max_panels, n_betas=n_betas)
     try:
@@ -299,7 +299,7 @@ def plot(kind: str, tables: str, sweep: str, outputs, *, max_panels: int = 12, n
 def main(argv=None) -> int:
     import argparse
 
-    p = argparse.ArgumentParser(prog="python -m attention_dynamics.plots", description="figures of a sweep")
+    p = argparse.ArgumentParser(prog="python -m attention_dynamics.analysis.plots", description="figures of a sweep")
     p.add_argument("kind", choices=(*KINDS, "all"), help="which figure ('all': every kind)")
     p.add_argument("--sweep", required=True)
     p.add_argument("--tables", required=True, help="folder with the aggregated Parquet tables")

@@ -69,7 +69,7 @@ def git_commit(cwd: str | os.PathLike | None = None) -> str:
 
 def provenance(config_hash: str = "", **extra) -> dict[str, str]:
     """Package version, git commit, config hash and creation time (UTC, ISO 8601)."""
-    from . import __version__
+    from .. import __version__
 
     meta = {
         "attention_dynamics_version": __version__,

@@ -152,7 +152,7 @@ def _median(s: pd.Series) -> float:
 
 def _ode_slope(first: pd.Series, betas: np.ndarray, d_min: float) -> float:
     """c fitted to exact two-point-cluster merge times at the given β (k = 2 caps only)."""
-    from .theory import two_cluster_merge_time
+    from ..theory.twocluster import two_cluster_merge_time
 
     if len(betas) < 3 or not (first["theta_c"] < d_min < math.pi):
         return float("nan")
@@ -161,7 +161,7 @@ def _ode_slope(first: pd.Series, betas: np.ndarray, d_min: float) -> float:
     if isinstance(masses, str) and masses:
         import json
 
-        from .initial import split_counts
+        from ..initial import split_counts
 
         n_a, n_b = (float(c) for c in split_counts(n, 2, json.loads(masses)))
     else:
@@ -250,9 +250,9 @@ def main(argv=None) -> int:
 
     import pyarrow.parquet as pq
 
-    from .io import provenance, read_provenance, write_table
+    from ..pipeline.io import provenance, read_provenance, write_table
 
-    p = argparse.ArgumentParser(prog="python -m attention_dynamics.fits", description="scaling-law fits")
+    p = argparse.ArgumentParser(prog="python -m attention_dynamics.analysis.fits", description="scaling-law fits")
     p.add_argument("--runs", required=True, help="aggregated runs.parquet")
     p.add_argument("--out", required=True, help="fits.parquet to write")
     p.add_argument("--n-boot", type=int, default=1000)

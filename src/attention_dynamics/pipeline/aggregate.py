@@ -1,11 +1,11 @@
 """Concatenate the per-cell Parquet tables of a sweep into results/tables/*.parquet.
 
 Every aggregated table keeps the per-cell columns (documented in
-``attention_dynamics.cell.TABLES``); the runs table gains the cell parameters that the
+``attention_dynamics.pipeline.cell.TABLES``); the runs table gains the cell parameters that the
 per-cell runs table does not carry (``EXTRA_RUN_COLUMNS``), among them ``group_id``, the
 key of the scaling-law fits. Column descriptions travel as Parquet field metadata and
 provenance (package version, git commit, config hash) as file metadata, via
-:func:`attention_dynamics.io.write_table`.
+:func:`attention_dynamics.pipeline.io.write_table`.
 """
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ EXTRA_RUN_COLUMNS = {
 def table_columns(name: str) -> dict[str, str]:
     """Column -> description of an aggregated table (runs, events, lifetimes, trajectories, fits)."""
     if name == "fits":
-        from .fits import FIT_COLUMNS
+        from ..analysis.fits import FIT_COLUMNS
 
         return dict(FIT_COLUMNS)
     from .cell import TABLES
@@ -131,7 +131,7 @@ def aggregate(cells: list[dict], files: dict[str, list[str]], out: dict[str, str
 
 def tables_markdown() -> str:
     """The text of docs/tables.md: every column of every aggregated table."""
-    from .fits import FIT_COLUMNS
+    from ..analysis.fits import FIT_COLUMNS
 
     intro = {
         "runs": "One row per simulation (sweep, cell, β, seed).",
@@ -144,7 +144,7 @@ def tables_markdown() -> str:
         "# Result tables",
         "",
         "Written by the Snakemake workflow to `results/tables/` (Parquet). Generated from the",
-        "package (`python -m attention_dynamics.aggregate --markdown`); `tests/test_workflow.py`",
+        "package (`python -m attention_dynamics.pipeline.aggregate --markdown`); `tests/test_workflow.py`",
         "checks that this file is up to date. Every column's description is also stored in the",
         "Parquet field metadata (key `description`), and every file carries provenance in its",
         "key-value metadata: `attention_dynamics_version`, `git_commit`, `config_hash`,",
@@ -181,7 +181,7 @@ def run_from_snakemake(smk) -> None:  # pragma: no cover - exercised through the
 def main(argv=None) -> int:
     import argparse
 
-    p = argparse.ArgumentParser(prog="python -m attention_dynamics.aggregate")
+    p = argparse.ArgumentParser(prog="python -m attention_dynamics.pipeline.aggregate")
     p.add_argument("--markdown", metavar="PATH", help="write the table documentation (docs/tables.md)")
     args = p.parse_args(argv)
     if args.markdown:

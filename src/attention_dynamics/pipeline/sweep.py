@@ -7,14 +7,14 @@ naming the offending key *before any job is scheduled*. It then expands every sw
 into its grid cells, each with a deterministic relative path, and precomputes what the
 rules need, so the DAG is cheap to build.
 
-Defaults of the cell keys are the engine's (``attention_dynamics.cell.CELL_DEFAULTS``),
+Defaults of the cell keys are the engine's (``attention_dynamics.pipeline.cell.CELL_DEFAULTS``),
 and every expanded cell is also passed through ``cell.validate_cell``, so the config
 checks can never be looser than the engine's.
 
 Command line (no Snakemake needed)::
 
-    python -m attention_dynamics.sweep check config/config.yaml     # validate + summary
-    python -m attention_dynamics.sweep schema                       # the JSON schema (YAML)
+    python -m attention_dynamics.pipeline.sweep check config/config.yaml     # validate + summary
+    python -m attention_dynamics.pipeline.sweep schema                       # the JSON schema (YAML)
 
 Each job runs one cell with the package CLI: ``python -m attention_dynamics run-cell``.
 """
@@ -35,6 +35,7 @@ from typing import Any, Callable
 import yaml
 
 from .cell import CELL_DEFAULTS, validate_cell
+from .config import ConfigError, config_hash, deep_update, digest, format_value, load_yaml_strict, round_sig
 
 __all__ = [
     "ConfigError", "Key", "CELL_KEYS", "SWEEP_ONLY_KEYS", "TOP_KEYS", "FITS_KEYS", "PLOTS_KEYS", "BETA_RANGE_KEYS",
@@ -47,13 +48,6 @@ INITS = ("caps", "gaussian", "uniform")
 MODELS = ("sa", "usa")
 CENTRES = ("circle", "random")
 
-
-class ConfigError(ValueError):
-    """A configuration problem; the message names the config key (dotted path)."""
-
-    def __init__(self, key: str, message: str):
-        self.key = key
-        super().__init__(f"config key '{key}': {message}")
 
 
 # --------------------------------------------------------------------------------------
@@ -196,72 +190,6 @@ SWEEP_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123
 # keys always written in a cell's path (in this order; beta last); other grid keys only when they vary
 PATH_KEYS = ("model", "init", "d", "n", "k")
 
-
-# --------------------------------------------------------------------------------------
-# small helpers
-# --------------------------------------------------------------------------------------
-def round_sig(x: float, sig: int = 12) -> float:
-    """``x`` rounded to ``sig`` significant digits (kills 0.30000000000000004)."""
-    return float(f"{x:.{sig}g}")
-
-
-def format_value(v) -> str:
-    """Deterministic, path-safe text for a parameter value: 5.0 -> '5', 1e-05 -> '1e-05'."""
-    if v is None:
-        return "none"
-    if isinstance(v, bool):
-        return str(v).lower()
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, float):
-        if v.is_integer() and abs(v) < 1e15:
-            return str(int(v))
-        return f"{v:.12g}"
-    return str(v)
-
-
-def _digest(obj) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
-
-
-def _duplicate_keys(node, path: str = ""):
-    """First mapping key that appears twice anywhere in a composed YAML node: (dotted path, name, lines)."""
-    if isinstance(node, yaml.MappingNode):
-        seen: dict = {}
-        for key_node, value_node in node.value:
-            name = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
-            sub = f"{path}.{name}" if path else str(name)
-            if name is not None:
-                if (key_node.tag, name) in seen:
-                    return sub, name, (seen[key_node.tag, name], key_node.start_mark.line + 1)
-                seen[key_node.tag, name] = key_node.start_mark.line + 1
-            found = _duplicate_keys(value_node, sub)
-            if found:
-                return found
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            found = _duplicate_keys(item, f"{path}[{i}]")
-            if found:
-                return found
-    return None
-
-
-def load_yaml_strict(path: str | os.PathLike) -> dict:
-    """Load a YAML config, raising :class:`ConfigError` on duplicate keys (JSON is YAML).
-
-    A plain YAML load silently keeps the last of two equal keys (e.g. a sweep name used
-    twice); here it is an error naming the key's dotted path and both lines.
-    """
-    with open(path, encoding="utf-8") as fh:
-        text = fh.read()
-    found = _duplicate_keys(yaml.compose(text, Loader=yaml.SafeLoader))
-    if found:
-        where, name, (first, again) = found
-        lines = f"lines {first} and {again}" if first != again else f"both on line {first}"
-        raise ConfigError(where, f"'{name}' appears twice in {path} ({lines}): keys must be unique, e.g. sweep "
-                                 "names (a plain YAML load would silently keep the last one)")
-    data = yaml.safe_load(text)
-    return data if data is not None else {}
 
 
 # --------------------------------------------------------------------------------------
@@ -487,10 +415,6 @@ class Plan:
         return "\n".join(lines)
 
 
-def config_hash(config: dict) -> str:
-    """Hash of what determines the simulations (base_seed and the normalised sweeps), 16 hex digits."""
-    return _digest({"base_seed": config.get("base_seed", 0), "sweeps": config.get("sweeps", {})})[:16]
-
 
 def _check_results_dir(results: str) -> None:
     if not results.strip():
@@ -609,7 +533,7 @@ def _expand_sweep(name: str, spec: dict, defaults: dict, warnings: list[str]) ->
             validate_cell(cell)
         except ValueError as exc:
             raise ConfigError(path, f"cell {rel} is rejected by the engine: {exc}") from None
-        group = _digest({"sweep": name, **{k: v for k, v in cell.items() if k != "beta"}})[:12]
+        group = digest({"sweep": name, **{k: v for k, v in cell.items() if k != "beta"}})[:12]
         cells.append(Cell(sweep=name, path=rel, params={k: cell[k] for k in CELL_KEYS}, seeds=seeds, group=group))
     if not cells:
         raise ConfigError(path, "empty grid")
@@ -682,7 +606,7 @@ def check_config(config: dict, *, configfiles=(), check_results: bool = True) ->
 def _check_reproductions(section) -> None:
     """The ``reproductions`` section belongs to attention_dynamics.reproductions: use its checker."""
     try:
-        from .reproductions import reproductions_config
+        from ..reproductions.config import reproductions_config
     except ImportError:  # pragma: no cover - module not present
         return
     try:
@@ -776,8 +700,8 @@ def json_schema() -> dict:
              "base_seed": _key_schema(TOP_KEYS["base_seed"]), **section}
     return {"$schema": "https://json-schema.org/draft/2020-12/schema",
             "title": "attention-dynamics sweep configuration",
-            "description": "Generated by `python -m attention_dynamics.sweep schema` from the key tables in "
-                           "src/attention_dynamics/sweep.py (tests check they agree). Documented in "
+            "description": "Generated by `python -m attention_dynamics.pipeline.sweep schema` from the key tables in "
+                           "src/attention_dynamics/pipeline/sweep.py (tests check they agree). Documented in "
                            "config/README.md.",
             "type": "object", "additionalProperties": False, "required": ["sweeps"], "properties": props}
 
@@ -789,7 +713,7 @@ class _NoAliasDumper(yaml.SafeDumper):
 
 def schema_yaml() -> str:
     """The text of workflow/schemas/config.schema.yaml."""
-    head = ("# JSON schema of the sweep config. GENERATED: python -m attention_dynamics.sweep schema\n"
+    head = ("# JSON schema of the sweep config. GENERATED: python -m attention_dynamics.pipeline.sweep schema\n"
             "# > workflow/schemas/config.schema.yaml (tests/test_config.py checks it is up to date).\n")
     return head + yaml.dump(json_schema(), Dumper=_NoAliasDumper, sort_keys=False, allow_unicode=True, width=100)
 
@@ -801,7 +725,7 @@ def _check(args) -> int:
     config: dict = {}
     for f in args.configfile:
         data = load_yaml_strict(f)
-        _deep_update(config, data)
+        deep_update(config, data)
     try:
         plan = check_config(config, configfiles=args.configfile, check_results=not args.no_results_check)
     except ConfigError as exc:
@@ -811,17 +735,8 @@ def _check(args) -> int:
     return 0
 
 
-def _deep_update(base: dict, new: dict) -> dict:
-    for k, v in new.items():
-        if isinstance(v, dict) and isinstance(base.get(k), dict):
-            _deep_update(base[k], v)
-        else:
-            base[k] = v
-    return base
-
-
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m attention_dynamics.sweep", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m attention_dynamics.pipeline.sweep", description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
     c = sub.add_parser("check", help="validate config files (merged in order) and print the sweep summary")
     c.add_argument("configfile", nargs="+")

@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import initial
-from .simulate import EVENT_COLUMNS, LIFETIME_COLUMNS, TRAJECTORY_COLUMNS, simulate
-from .theory import escape_theorem_gamma, escape_time_lower_bound
+from .. import initial
+from ..engine.simulate import EVENT_COLUMNS, LIFETIME_COLUMNS, TRAJECTORY_COLUMNS, simulate
+from ..theory.twocluster import escape_theorem_gamma, escape_time_lower_bound
 
 __all__ = [
     "CELL_DEFAULTS", "PARAM_COLUMNS", "RUN_COLUMNS", "canonical_cell", "validate_cell", "cell_id", "seed_sequence",
@@ -246,7 +246,7 @@ def run_one(cell: dict, seed: int, base_seed: int = 0):
     kwargs = {}
     if c["init"] == "caps":
         kwargs = dict(cap_centres=data.centres, cap_eps=c["eps"], cap_labels=data.labels)
-    from .simulate import default_record_times
+    from ..engine.simulate import default_record_times
 
     t0 = time.perf_counter()
     try:

@@ -1,0 +1,1 @@
+"""Analysis of the result tables: scaling-law fits (:mod:`.fits`) and the per-sweep figures (:mod:`.plots`)."""

@@ -1,0 +1,1 @@
+"""The sweep pipeline: config files (:mod:`.config`), the sweep plan (:mod:`.sweep`), one grid cell (:mod:`.cell`), aggregation (:mod:`.aggregate`) and atomic Parquet I/O with provenance (:mod:`.io`)."""

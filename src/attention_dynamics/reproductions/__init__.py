@@ -1,0 +1,34 @@
+"""Reproductions of the papers' figures, one module per figure.
+
+* :mod:`.staircase` — GKPR24 §6: the energy staircase (authors' arclength parametrisation
+  and log time s = ln t / β).
+* :mod:`.selection` and :mod:`.emergence` — BPA24: how clusters and degrees are counted,
+  the finite-n linear prediction, and the emergence of clusters from uniform data.
+* :mod:`.phase_diagram` — GLPR23's (β, t) phase diagram.
+* :mod:`.summary` — ``results/summary.md``: claim → theory → measured → agreement.
+* :mod:`.config` — the ``reproductions:`` config section; :mod:`.cli` — the command line
+  the Snakemake rules call (``python -m attention_dynamics.reproductions …``).
+
+Every vector field is :func:`attention_dynamics.engine.dynamics.velocity` and every energy
+:func:`attention_dynamics.engine.dynamics.energy`; long horizons go through
+:func:`attention_dynamics.engine.simulate.simulate`. Nothing re-implements the interaction.
+"""
+from .config import REPRODUCTIONS_DEFAULTS, emergence_cells, reproductions_config, reproductions_schema
+from .emergence import (EMERGENCE_COLUMNS, emergence_run, emergence_table, formation, linear_prediction_columns,
+                        plot_emergence)
+from .phase_diagram import PHASE_COLUMNS, phase_diagram, plot_phase_diagram
+from .selection import (circle_components, components, default_l_max, degree_power, linear_selection,
+                        potential_maxima, potential_on_circle)
+from .staircase import (AUTHORS_BETAS, STAIRCASE_CURVE_COLUMNS, STAIRCASE_STEP_COLUMNS, authors_initial_angles,
+                        authors_staircase, logtime_staircase, plot_staircase, staircase_tables, staircase_theory)
+from .summary import summary_markdown, summary_rows, write_summary
+
+__all__ = [
+    "AUTHORS_BETAS", "STAIRCASE_STEP_COLUMNS", "STAIRCASE_CURVE_COLUMNS", "EMERGENCE_COLUMNS", "PHASE_COLUMNS",
+    "REPRODUCTIONS_DEFAULTS", "authors_initial_angles", "staircase_theory", "authors_staircase",
+    "logtime_staircase", "staircase_tables", "circle_components", "components", "degree_power",
+    "potential_on_circle", "potential_maxima", "default_l_max", "linear_selection", "linear_prediction_columns",
+    "formation", "emergence_run", "emergence_table", "phase_diagram", "summary_rows", "summary_markdown",
+    "write_summary", "plot_staircase", "plot_emergence", "plot_phase_diagram", "reproductions_config",
+    "reproductions_schema", "emergence_cells",
+]

@@ -1,0 +1,172 @@
+"""The ``reproductions:`` config section: defaults, checks, JSON schema and the emergence jobs."""
+from __future__ import annotations
+
+import numpy as np
+
+from .emergence import _SOLVERS
+from .staircase import AUTHORS_BETAS
+
+__all__ = ["REPRODUCTIONS_DEFAULTS", "reproductions_config", "reproductions_schema", "emergence_cells"]
+
+REPRODUCTIONS_DEFAULTS: dict = {
+    "staircase": {"betas": list(AUTHORS_BETAS), "lr": 1e-5, "logtime": True, "record_every": 10},
+    "emergence": {"d": [2], "n": 2000, "betas": [2.0, 5.0, 8.0, 12.5, 18.0, 25.0, 32.0, 40.0], "seeds": 6,
+                  "model": "usa", "theta_c": 0.1, "tight_angle": 0.25, "peak_angle": 0.5, "f": 0.9, "m_min": 0.01,
+                  "method": "RK23", "rtol": 1e-3, "power_level": 0.05, "history_t_max": 0.0},
+    "phase_diagram": {"betas": {"start": 0.3, "stop": 9.0, "num": 30}, "t_max": 30.0, "n_times": 61, "n": 32,
+                      "d": 2, "n_systems": 8, "model": "sa", "threshold": 0.999},
+}
+
+
+def _beta_list(path: str, spec) -> list[float]:
+    if isinstance(spec, dict):
+        unknown = set(spec) - {"start", "stop", "num", "scale"}
+        if unknown or not {"start", "stop", "num"} <= set(spec):
+            raise ValueError(f"{path}: a β range needs start, stop, num[, scale]; got keys {sorted(spec)}")
+        start, stop, num = float(spec["start"]), float(spec["stop"]), int(spec["num"])
+        if not (0 < start <= stop) or num < 1:
+            raise ValueError(f"{path}: need 0 < start <= stop and num >= 1, got {spec}")
+        if spec.get("scale", "linear") == "log":
+            vals = np.geomspace(start, stop, num)
+        else:
+            vals = np.linspace(start, stop, num)
+    else:
+        vals = np.atleast_1d(np.asarray(spec, dtype=float))
+    vals = [float(f"{v:.12g}") for v in vals]
+    if not vals or any(not (v > 0 and np.isfinite(v)) for v in vals):
+        raise ValueError(f"{path}: β values must be positive and finite, got {spec!r}")
+    if len(set(vals)) != len(vals):
+        raise ValueError(f"{path}: repeated β values {vals}")
+    return vals
+
+
+def _emergence_n(spec, ds: list[int]) -> dict:
+    """``reproductions.emergence.n`` → {d: [n, …]}: an integer, a list (the same for every d),
+    or a mapping d → integer or list (e.g. ``{2: [2000, 20000, 200000], 3: 2000}``)."""
+    def as_list(key, v):
+        vals = v if isinstance(v, (list, tuple)) else [v]
+        if not vals or not all(isinstance(x, (int, np.integer)) and not isinstance(x, bool) and x >= 2 for x in vals):
+            raise ValueError(f"{key}: invalid value {v!r}; allowed: an integer ≥ 2 or a list of them")
+        if len(set(vals)) != len(vals):
+            raise ValueError(f"{key}: repeated value in {v!r}")
+        return [int(x) for x in vals]
+
+    if isinstance(spec, dict):
+        given = {}
+        for k, v in spec.items():
+            try:
+                d = int(k)
+            except (TypeError, ValueError):
+                d = None
+            if d is None or str(k) != str(d) or d not in ds:
+                raise ValueError(f"reproductions.emergence.n.{k}: not one of the dimensions "
+                                 f"reproductions.emergence.d = {ds}")
+            given[d] = as_list(f"reproductions.emergence.n.{k}", v)
+        missing = [d for d in ds if d not in given]
+        if missing:
+            raise ValueError(f"reproductions.emergence.n.{missing[0]}: missing; a mapping needs one entry per "
+                             f"dimension in reproductions.emergence.d = {ds}")
+        return {d: given[d] for d in ds}
+    vals = as_list("reproductions.emergence.n", spec)
+    return {d: list(vals) for d in ds}
+
+
+def reproductions_config(cfg: dict | None) -> dict:
+    """The ``reproductions:`` config section with defaults filled in and values checked.
+
+    Raises ValueError naming the offending key (``reproductions.<part>.<key>``).
+    """
+    cfg = {} if cfg is None else cfg
+    if not isinstance(cfg, dict):
+        raise ValueError("reproductions: must be a mapping")
+    unknown = set(cfg) - set(REPRODUCTIONS_DEFAULTS)
+    if unknown:
+        raise ValueError(f"reproductions.{sorted(unknown)[0]}: unknown key; allowed: {sorted(REPRODUCTIONS_DEFAULTS)}")
+    out = {}
+    for part, defaults in REPRODUCTIONS_DEFAULTS.items():
+        given = cfg.get(part) or {}
+        if not isinstance(given, dict):
+            raise ValueError(f"reproductions.{part}: must be a mapping")
+        bad = set(given) - set(defaults)
+        if bad:
+            raise ValueError(f"reproductions.{part}.{sorted(bad)[0]}: unknown key; allowed: {sorted(defaults)}")
+        out[part] = {**defaults, **given}
+    st, em, ph = out["staircase"], out["emergence"], out["phase_diagram"]
+    st["betas"] = _beta_list("reproductions.staircase.betas", st["betas"])
+    em["betas"] = _beta_list("reproductions.emergence.betas", em["betas"])
+    ph["betas"] = _beta_list("reproductions.phase_diagram.betas", ph["betas"])
+    em["d"] = [int(v) for v in np.atleast_1d(em["d"])]
+    em["n"] = _emergence_n(em["n"], em["d"])
+    checks = [
+        ("staircase.lr", st["lr"] > 0), ("staircase.record_every", int(st["record_every"]) >= 1),
+        ("emergence.d", all(v >= 2 for v in em["d"])),
+        ("emergence.seeds", int(em["seeds"]) >= 1), ("emergence.model", em["model"] in ("sa", "usa")),
+        ("emergence.theta_c", 0 < em["theta_c"] < np.pi), ("emergence.tight_angle", em["tight_angle"] > 0),
+        ("emergence.peak_angle", em["peak_angle"] > 0),
+        ("emergence.f", 0 < em["f"] <= 1), ("emergence.m_min", 0 < em["m_min"] < 1),
+        ("emergence.history_t_max", em["history_t_max"] >= 0),
+        ("emergence.method", em["method"] in _SOLVERS), ("emergence.rtol", 0 < em["rtol"] < 1),
+        ("emergence.power_level", 0 < em["power_level"] < 1),
+        ("phase_diagram.t_max", ph["t_max"] > 0), ("phase_diagram.n_times", int(ph["n_times"]) >= 2),
+        ("phase_diagram.n", int(ph["n"]) >= 2), ("phase_diagram.d", int(ph["d"]) >= 2),
+        ("phase_diagram.n_systems", int(ph["n_systems"]) >= 1), ("phase_diagram.model", ph["model"] in ("sa", "usa")),
+        ("phase_diagram.threshold", -1 < ph["threshold"] < 1),
+    ]
+    for key, ok in checks:
+        if not ok:
+            part, name = key.split(".")
+            raise ValueError(f"reproductions.{key}: invalid value {out[part][name]!r}")
+    return out
+
+
+def reproductions_schema() -> dict:
+    """JSON schema (draft 2020-12 compatible) of the ``reproductions:`` config section.
+
+    Mirrors :func:`reproductions_config` (which remains the authority: it also checks
+    ranges that JSON schema cannot express, e.g. repeated β values).
+    """
+    num = {"type": "number"}
+    pos = {"type": "number", "exclusiveMinimum": 0}
+    beta_range = {"type": "object", "additionalProperties": False, "required": ["start", "stop", "num"],
+                  "properties": {"start": pos, "stop": pos, "num": {"type": "integer", "minimum": 1},
+                                 "scale": {"enum": ["linear", "log"]}}}
+    betas = {"oneOf": [{"type": "array", "items": pos, "minItems": 1}, pos, beta_range]}
+    n_int = {"type": "integer", "minimum": 2}
+    n_list = {"type": "array", "items": n_int, "minItems": 1, "uniqueItems": True}
+
+    def section(props, doc):
+        return {"type": "object", "additionalProperties": False, "description": doc, "properties": props}
+
+    return section({
+        "staircase": section({"betas": betas, "lr": pos, "logtime": {"type": "boolean"},
+                              "record_every": {"type": "integer", "minimum": 1}},
+                             "GKPR24 §6 staircase, the authors' configuration (n = 5 on the circle)"),
+        "emergence": section({"d": {"oneOf": [{"type": "integer", "minimum": 2},
+                                              {"type": "array", "items": {"type": "integer", "minimum": 2},
+                                               "minItems": 1}]},
+                              "n": {"oneOf": [n_int, n_list, {"type": "object", "minProperties": 1,
+                                                              "additionalProperties": False,
+                                                              "patternProperties": {"^[0-9]+$": {
+                                                                  "oneOf": [n_int, n_list]}}}]},
+                              "betas": betas,
+                              "seeds": {"type": "integer", "minimum": 1}, "model": {"enum": ["sa", "usa"]},
+                              "theta_c": pos, "tight_angle": pos, "peak_angle": pos, "f": pos, "m_min": pos,
+                              "method": {"enum": sorted(_SOLVERS)}, "rtol": pos, "power_level": pos,
+                              "history_t_max": {"type": "number", "minimum": 0}},
+                             "BPA24 emergence of l* clusters from uniform data; one job per (d, β)"),
+        "phase_diagram": section({"betas": betas, "t_max": pos, "n_times": {"type": "integer", "minimum": 2},
+                                  "n": {"type": "integer", "minimum": 2}, "d": {"type": "integer", "minimum": 2},
+                                  "n_systems": {"type": "integer", "minimum": 1}, "model": {"enum": ["sa", "usa"]},
+                                  "threshold": num},
+                                 "GLPR23 (β, t) phase diagram"),
+    }, "paper reproductions (attention_dynamics.reproductions; defaults in REPRODUCTIONS_DEFAULTS)")
+
+
+def emergence_cells(cfg: dict) -> list[dict]:
+    """One Snakemake job per (d, n, β): all seeds inside. Path-safe names via sweep.format_value."""
+    from ..pipeline.config import format_value
+
+    em = reproductions_config(cfg)["emergence"]
+    return [dict(d=d, n=n, beta=b, path=f"d{d}/n{n}/beta{format_value(b)}")
+            for d in em["d"] for n in em["n"][d] for b in em["betas"]]
+
