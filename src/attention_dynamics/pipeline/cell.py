@@ -24,6 +24,7 @@ import pandas as pd
 
 from .. import initial
 from ..engine.simulate import EVENT_COLUMNS, LIFETIME_COLUMNS, TRAJECTORY_COLUMNS, simulate
+from ..engine.dynamics import ENGINES
 from ..theory.twocluster import escape_theorem_gamma, escape_time_lower_bound
 
 __all__ = [
@@ -52,9 +53,10 @@ CELL_DEFAULTS: dict = {
     "atol": 1e-12,
     "per_decade": 8,
     "max_steps": 200_000,    # solver steps per simulation; more: the run is recorded as failed
+    "engine": "auto",        # "numpy" | "numba" | "auto" (numba when installed): same merge times to ~1e-13
 }
 # keys that do not change the initial data, hence are left out of the seed key
-_NOT_IN_SEED = {"beta", "model", "t_max", "theta_c", "delta", "rtol", "atol", "per_decade", "max_steps"}
+_NOT_IN_SEED = {"beta", "model", "t_max", "theta_c", "delta", "rtol", "atol", "per_decade", "max_steps", "engine"}
 
 PARAM_COLUMNS = {
     "sweep": "sweep name from the config",
@@ -89,11 +91,13 @@ RUN_COLUMNS = {
     "escape_gamma": "γ = 1 − α − 8ε − log(2n²/ε)/β; the escape lower bound holds when γ > 0",
     "escape_bound": "GKPR24 lower bound T₂ = (ε/n) e^{(1−α)β} on the escape time",
     "wall_seconds": "wall-clock seconds of this simulation",
-    "n_steps": "accepted + rejected solver steps",
+    "n_steps": "accepted solver steps",
+    "n_rejected": "rejected step attempts (each costs 12 vector-field evaluations)",
     "n_rhs": "vector-field evaluations",
     "n_restarts": "solver restarts (collapses, merges, local-time resets)",
     "n_collapses": "collapse operations (groups within δ replaced by weighted points)",
     "max_norm_error": "largest | |x| − 1 | seen at a step end before renormalisation",
+    "engine": "integrator implementation that ran: numpy or numba (empty if the run raised)",
 }
 KEY_COLUMNS = {"sweep": PARAM_COLUMNS["sweep"], "cell_id": PARAM_COLUMNS["cell_id"],
                "beta": PARAM_COLUMNS["beta"], "seed": PARAM_COLUMNS["seed"]}
@@ -139,6 +143,8 @@ def validate_cell(cell: dict) -> dict:
         raise ValueError(f"init must be one of ['caps', 'gaussian', 'uniform'], got {c['init']!r}")
     if c["centres"] not in ("circle", "random"):
         raise ValueError(f"centres must be one of ['circle', 'random'], got {c['centres']!r}")
+    if c["engine"] not in ENGINES:
+        raise ValueError(f"engine must be one of {list(ENGINES)}, got {c['engine']!r}")
     c["d"] = _number(c, "d", int, 2, lo_open=False, what="(points on S^(d-1))")
     c["n"] = _number(c, "n", int, 1, lo_open=False)
     c["k"] = 1 if c["init"] == "uniform" else _number(c, "k", int, 1, lo_open=False)
@@ -252,13 +258,14 @@ def run_one(cell: dict, seed: int, base_seed: int = 0):
     try:
         res = simulate(data.x, beta=c["beta"], model=c["model"], t_max=c["t_max"], theta_c=c["theta_c"],
                        delta=c["delta"], rtol=c["rtol"], atol=c["atol"], max_steps=c["max_steps"],
-                       record_times=default_record_times(c["t_max"], c["per_decade"]), **kwargs)
+                       record_times=default_record_times(c["t_max"], c["per_decade"]), engine=c["engine"],
+                       **kwargs)
     except Exception as exc:  # recorded, never fatal for the sweep
         row.update(status="error", reason=f"{type(exc).__name__}: {exc}", escape_time=float("nan"),
                    escape_censored=False, first_merge_time=float("nan"), n_merges=0, censored=False,
                    t_end=float("nan"), n_clusters_initial=-1, n_clusters_final=-1,
-                   wall_seconds=time.perf_counter() - t0, n_steps=0, n_rhs=0, n_restarts=0,
-                   n_collapses=0, max_norm_error=float("nan"))
+                   wall_seconds=time.perf_counter() - t0, n_steps=0, n_rejected=0, n_rhs=0, n_restarts=0,
+                   n_collapses=0, max_norm_error=float("nan"), engine="")
         empty = {name: pd.DataFrame(columns=list(cols)) for name, cols in TABLES.items() if name != "runs"}
         return row, empty["events"], empty["lifetimes"], empty["trajectories"]
     st = res.stats
@@ -267,8 +274,8 @@ def run_one(cell: dict, seed: int, base_seed: int = 0):
         first_merge_time=res.first_merge_time, n_merges=len(res.events), censored=res.censored,
         t_end=res.t_end, n_clusters_initial=int(res.trajectory["n_clusters"].iloc[0]),
         n_clusters_final=res.n_clusters_final, wall_seconds=time.perf_counter() - t0,
-        n_steps=st["n_steps"], n_rhs=st["n_rhs"], n_restarts=st["n_restarts"],
-        n_collapses=st["n_collapses"], max_norm_error=st["max_norm_error"])
+        n_steps=st["n_steps"], n_rejected=st["n_rejected"], n_rhs=st["n_rhs"], n_restarts=st["n_restarts"],
+        n_collapses=st["n_collapses"], max_norm_error=st["max_norm_error"], engine=st["engine"])
     key = {k: params[k] for k in KEY_COLUMNS}
 
     def keyed(df):

@@ -34,6 +34,7 @@ from typing import Any, Callable
 
 import yaml
 
+from ..engine.dynamics import ENGINES
 from .cell import CELL_DEFAULTS, validate_cell
 from .config import ConfigError, config_hash, deep_update, digest, format_value, load_yaml_strict, round_sig
 
@@ -144,6 +145,9 @@ CELL_KEYS: dict[str, Key] = {k.name: k for k in [
     Key("per_decade", "int", _D["per_decade"], "trajectory samples per decade of time", check=_at_least(1)),
     Key("max_steps", "int", _D["max_steps"], "most solver steps per simulation; a run that needs more stops and "
         "is recorded with status failed (the sweep goes on)", check=_at_least(1)),
+    Key("engine", "enum", _D["engine"], "integrator implementation: numpy (scipy's DOP853 on the numpy field), numba "
+        "(the same stepper and field compiled; merge times equal to ~1e-13) or auto (numba when installed)",
+        choices=ENGINES),
 ]}
 
 SWEEP_ONLY_KEYS: dict[str, Key] = {k.name: k for k in [
