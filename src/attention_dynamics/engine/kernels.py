@@ -174,13 +174,14 @@ def _kernel_weight(a):
 
 
 @_jit(_FM_SUM)
-def _row_sums4(xt, i, j0, j1, mass, beta, exact):
-    """(Σ m_j K_ij, Σ m_j K_ij y_j) over j0 ≤ j < j1 for 4 padded coordinates, in one pass:
-    y_j = x_j, or y_j = x_j − x_i in the exact form (K_ij = e^{−β‖x_j − x_i‖²/2})."""
-    n = j1 - j0
-    a0, a1, a2, a3 = xt[0, j0:j1], xt[1, j0:j1], xt[2, j0:j1], xt[3, j0:j1]
-    mj = mass[j0:j1]
-    x0, x1, x2, x3 = xt[0, i], xt[1, i], xt[2, i], xt[3, i]
+def _row_sums4(xt, i, skip, mass, beta, exact):
+    """(Σ_j m_j K_ij, Σ_j m_j K_ij y_j) over all j except ``skip`` (−1: none), for 4 padded
+    coordinates, in one pass: y_j = x_j, or y_j = x_j − x_i in the exact form
+    (K_ij = e^{−β‖x_j − x_i‖²/2}). The excluded term is zeroed by a select, so every row sums
+    the same sequence of j (vectorised partial sums) whatever i is."""
+    m = xt.shape[1]
+    a0, a1, a2, a3 = xt[0], xt[1], xt[2], xt[3]
+    x0, x1, x2, x3 = a0[i], a1[i], a2[i], a3[i]
     s = 0.0
     b0 = 0.0
     b1 = 0.0
@@ -188,20 +189,22 @@ def _row_sums4(xt, i, j0, j1, mass, beta, exact):
     b3 = 0.0
     if exact:
         hb = -0.5 * beta
-        for j in range(n):
+        for j in range(m):
             u0 = a0[j] - x0
             u1 = a1[j] - x1
             u2 = a2[j] - x2
             u3 = a3[j] - x3
-            w = _kernel_weight(hb * (u0 * u0 + u1 * u1 + u2 * u2 + u3 * u3)) * mj[j]
+            w = _kernel_weight(hb * (u0 * u0 + u1 * u1 + u2 * u2 + u3 * u3)) * mass[j]
+            w = 0.0 if j == skip else w
             s += w
             b0 += w * u0
             b1 += w * u1
             b2 += w * u2
             b3 += w * u3
     else:
-        for j in range(n):
-            w = _kernel_weight(beta * ((x0 * a0[j] + x1 * a1[j] + x2 * a2[j] + x3 * a3[j]) - 1.0)) * mj[j]
+        for j in range(m):
+            w = _kernel_weight(beta * ((x0 * a0[j] + x1 * a1[j] + x2 * a2[j] + x3 * a3[j]) - 1.0)) * mass[j]
+            w = 0.0 if j == skip else w
             s += w
             b0 += w * a0[j]
             b1 += w * a1[j]
@@ -212,20 +215,10 @@ def _row_sums4(xt, i, j0, j1, mass, beta, exact):
 
 @_jit(_FM_STRICT)
 def _row_acc4(xt, i, mass, beta, exact, acc):
-    """acc = (s_i, b_i) for d ≤ 4. Weighted form: over j ≠ i (the ranges before and after
-    the self-term). Exact form: over all j (the self-term adds y_i = 0 to b_i and m_i to s_i),
-    so that coincident copies get bit-identical sums in the same order and stay coincident."""
-    m = xt.shape[1]
-    if exact:
-        acc[0], acc[1], acc[2], acc[3], acc[4] = _row_sums4(xt, i, 0, m, mass, beta, exact)
-        return
-    s, b0, b1, b2, b3 = _row_sums4(xt, i, 0, i, mass, beta, exact)
-    t, c0, c1, c2, c3 = _row_sums4(xt, i, i + 1, m, mass, beta, exact)
-    acc[0] = s + t
-    acc[1] = b0 + c0
-    acc[2] = b1 + c1
-    acc[3] = b2 + c2
-    acc[4] = b3 + c3
+    """acc = (s_i, b_i) for d ≤ 4. Weighted form: over j ≠ i. Exact form: over all j (the
+    self-term adds y_i = 0 to b_i and m_i to s_i), so that coincident copies get bit-identical
+    sums and stay coincident."""
+    acc[0], acc[1], acc[2], acc[3], acc[4] = _row_sums4(xt, i, -1 if exact else i, mass, beta, exact)
 
 
 @_jit(_FM_STRICT)

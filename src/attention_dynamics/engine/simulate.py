@@ -438,10 +438,13 @@ def simulate(x0, *, beta: float, model: str = "usa", t_max: float = 1e20, masses
     stats["n_rejected"] += solver.n_rejected
     t_end = min(run.t_off, t_max) if status == "ok" else run.t_off + (solver.t if solver else 0.0)
     censored = status == "ok" and not finished and run.count > 1
-    # fill the remaining samples: after the end nothing moves (one point) or nothing is known
+    # fill the remaining samples: after the end nothing moves (one point: the same sample at
+    # every later time, computed once) or nothing is known
     while rec_i < rec.size:
-        if finished:
+        if finished and (rec_i == 0 or traj[-1][0] <= run.t_off):
             sample(run.x, rec[rec_i])
+        elif finished:
+            traj.append((rec[rec_i], *traj[-1][1:]))
         else:
             traj.append((rec[rec_i], np.nan, -1, np.nan, run.mass.size))
         rec_i += 1
