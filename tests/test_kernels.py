@@ -142,6 +142,17 @@ def test_compiled_stepper_reproduces_scipy_dop853(model, exact, first_step):
                                rtol=0, atol=1e-15)
 
 
+def test_non_finite_state_fails_like_scipy():
+    """A NaN state: every attempt is rejected until the step underflows, in both engines."""
+    a, b = _steppers("usa", False, first_step=0.1)
+    for s in (a, b):
+        s.y[0] = np.nan
+        s.f[:] = np.nan
+    msgs = [s.step() for s in (a, b)]
+    assert a.status == b.status == "failed"
+    assert msgs[0] == msgs[1] and "step size" in msgs[0]
+
+
 def test_predictive_controller_removes_rejections_on_a_closing_plateau():
     """Two points closing from 1.4 rad at β = 40: the step shrinks by ~20 % per step over
     ~35 e-folds of the time scale. Keeping h after a rejection (the old controller) rejected

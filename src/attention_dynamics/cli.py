@@ -11,7 +11,7 @@ __all__ = ["main"]
 def _cell_from_args(a) -> dict:
     cell = {"model": a.model, "init": a.init, "d": a.d, "n": a.n, "k": a.k, "beta": a.beta,
             "t_max": a.t_max, "theta_c": a.theta_c, "delta": a.delta, "rtol": a.rtol,
-            "centres": a.centres}
+            "centres": a.centres, "engine": a.engine}
     for key in ("eps", "spacing", "min_angle", "r", "sigma"):
         val = getattr(a, key)
         if val is not None:
@@ -45,6 +45,8 @@ def _add_cell_options(p: argparse.ArgumentParser) -> None:
                    help="single-linkage cluster angle, rad (default %(default)s)")
     s.add_argument("--delta", type=float, default=D["delta"], help="collapse radius (default %(default)g)")
     s.add_argument("--rtol", type=float, default=D["rtol"], help="relative tolerance (default %(default)g)")
+    s.add_argument("--engine", choices=["auto", "numpy", "numba"], default=D["engine"],
+                   help="integrator implementation; auto = numba when installed (default %(default)s)")
 
 
 def _cmd_simulate(a) -> int:

@@ -553,7 +553,9 @@ def warm_up() -> dict:
 if __name__ == "__main__":  # pragma: no cover - manual warm-up
     import time
 
+    from attention_dynamics.engine import kernels as _package_module  # not this __main__ copy
+
     t0 = time.process_time()
-    info = warm_up()
+    info = _package_module.warm_up()
     print(f"numba kernels ready in {time.process_time() - t0:.1f} s CPU; cache: {info['cache_dir']} "
           f"({info['hits']} loaded, {info['misses']} compiled)")

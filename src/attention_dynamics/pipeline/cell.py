@@ -288,7 +288,7 @@ def run_one(cell: dict, seed: int, base_seed: int = 0):
 def _typed(df: pd.DataFrame, columns: dict) -> pd.DataFrame:
     df = df.reindex(columns=list(columns))
     for col in df.columns:
-        if df[col].dtype == object and col not in ("sweep", "cell_id", "model", "init", "status", "reason"):
+        if df[col].dtype == object and col not in ("sweep", "cell_id", "model", "init", "status", "reason", "engine"):
             df[col] = pd.to_numeric(df[col])
     return df
 
