@@ -502,8 +502,7 @@ def section_startup():
             "x = np.array([[1.0, 0.0, 0.0], [0.6, 0.8, 0.0]])\n"
             "t0 = time.process_time(); simulate(x, beta=5.0, engine='numba'); t1 = time.process_time()\n"
             "simulate(x, beta=5.0, engine='numba'); t2 = time.process_time()\n"
-            "from attention_dynamics.engine import kernels\n"
-            "print((t1 - t0) - (t2 - t1), kernels.field.stats.cache_misses and sum(kernels.field.stats.cache_misses.values()))\n")
+            "print((t1 - t0) - (t2 - t1))\n")
     vals = []
     for _ in range(3):
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -190,7 +190,8 @@ class CompiledDOP853:
         self._has_step = False
 
     def _rhs(self, y, out):
-        self._k.field_flat(y, self._m, self._d, self._mass, self._st[self._k.BETA], self._usa, self._exact, out, *self._work)
+        self._k.field_flat(y, self._m, self._d, self._mass, self._st[self._k.BETA], self._usa, self._exact, out,
+                           *self._work)
         self._cnt[self._k.NFEV] += 1
 
     # scipy-compatible read-only state
