@@ -18,11 +18,13 @@ configuration ("staircase") is n = 64, d = 3, k = 4 caps π/4 apart on a great c
    (dynamics.velocity(engine="numba")) and a reference fused kernel (one pass per row: dot
    product, the same vectorised exponential, 4 running sums; no self-term or projection).
    Target: compiled field ≥ 70 % of the reference at n ≥ 512.
-4. Baselines. (a) Accuracy: relative merge-time error against the exact quadrature
+4. Baselines. (a) Accuracy: merge-time error against the exact quadrature
    (theory.two_cluster_merge_time) for two point clusters (masses 24 and 40, D0 = 1 rad): the
-   authors' scheme (fixed-step projected Euler, x ← normalise(x + dt·v(x))) at several dt, a
-   first-order law E = c·dt fitted, and ours; dt_eq = E_ours / c is the Euler step of equal
-   accuracy. (b) Cost to the last merge of the staircase: ours (both engines, measured); the
+   authors' scheme (fixed-step projected Euler, x ← normalise(x + dt·v(x))) at several dt, with
+   a first-order law |ΔT| = a(β)·dt fitted (an absolute shift made where the gap closes), and
+   ours (relative error E_ours). On the staircase the first merge binds: Euler matches our
+   accuracy at dt_eq = E_ours·t_first/a(β). (b) Cost to the last merge of the staircase: ours
+   (both engines, measured); the
    authors' Euler on the full system of 64 particles in numpy and compiled with numba (CPU per
    step measured on the staircase state, times the number of steps t_last/dt, at dt = 0.1 and at
    dt_eq; at β = 10 also run end to end to check this model); scipy's RK45 (solve_ivp) on the
@@ -306,20 +308,21 @@ def section_accuracy(betas, compiled):
         if compiled is not None:
             euler_steps, _, kernels = compiled
             dts = (0.4, 0.2, 0.1, 0.05)
-            errs = [abs(euler_merge_numba(euler_steps, kernels, x2, np.array([24.0, 40.0]), beta, dt,
-                                          np.array([0, 1])) / exact - 1) for dt in dts]
-            c = float(np.exp(np.mean(np.log(np.array(errs) / np.array(dts)))))  # E = c·dt
-            order = float(np.polyfit(np.log(dts), np.log(errs), 1)[0])
-            dt_eq = e_ours / c
-            row.update(euler_dt=list(dts), euler_err=errs, c=c, order=order, dt_eq=dt_eq)
-            print(f"   beta={beta:4.0f}: exact T={exact:.6g}; ours rel. error {e_ours:.1e}; Euler errors "
-                  + ", ".join(f"{e:.2e} (dt={dt:g})" for e, dt in zip(errs, dts))
-                  + f": order {order:.2f}, E = {c:.2e}*dt, so equal accuracy needs dt_eq = {dt_eq:.1e}")
+            dev = [abs(euler_merge_numba(euler_steps, kernels, x2, np.array([24.0, 40.0]), beta, dt,
+                                         np.array([0, 1])) - exact) for dt in dts]
+            a_fit = float(np.exp(np.mean(np.log(np.array(dev) / np.array(dts)))))  # |ΔT| = a·dt
+            order = float(np.polyfit(np.log(dts), np.log(dev), 1)[0])
+            row.update(euler_dt=list(dts), euler_abs_err=dev, a=a_fit, order=order)
+            print(f"   beta={beta:4.0f}: exact T={exact:.6g}; ours rel. error {e_ours:.1e}; Euler |dT| "
+                  + ", ".join(f"{e:.3g} (dt={dt:g})" for e, dt in zip(dev, dts))
+                  + f": order {order:.2f}, |dT| = {a_fit:.3g}*dt (rel. {a_fit * 0.1 / exact:.1e} at dt=0.1)")
         else:
             print(f"   beta={beta:4.0f}: exact T={exact:.6g}; ours rel. error {e_ours:.1e} (Euler needs numba here)")
         res[beta] = row
-    print("   (Euler at dt_eq would take T/dt_eq steps; its float64 round-off, ~sqrt(steps)*1e-16 per step,"
-          " is then already of the order of the target error, so dt_eq is a lower bound on its cost)")
+    print("   Euler's error is an absolute time shift made where a gap closes (|dT| ~ 0.2*beta*dt here), so its")
+    print("   relative error is smallest for the longest plateau; equal accuracy on every merge is set by the first.")
+    print("   (At dt_eq Euler's own float64 round-off, ~sqrt(steps)*1e-16, reaches the target error: dt_eq is a")
+    print("   lower bound on the cost of the scheme at our accuracy, which it cannot actually reach.)")
     RESULTS["accuracy"] = {str(k): v for k, v in res.items()}
     return res
 
@@ -361,12 +364,21 @@ def section_baselines(betas, steps_info, accuracy, compiled, engines, full):
             t_min, t_med, _ = cpu(lambda: run(data, beta, engine))
             row[f"ours_{engine}"] = (t_min, t_med)
         ours = min(row[f"ours_{e}"][0] for e in engines)
-        acc = accuracy.get(beta) or accuracy[min(accuracy, key=lambda b: abs(b - beta))]
-        dt_eq = acc.get("dt_eq")
+        acc = accuracy.get(beta, {})
+        t_first = steps_info[beta]["merge_times"][0]
+        # Euler's step for our accuracy on every merge (the first, shortest one binds): a·dt = E_ours·t_first
+        dt_eq = acc["err_ours"] * t_first / acc["a"] if "a" in acc else None
+        if "a" in acc:
+            row.update(dt_eq=dt_eq, euler_rel_err_first_dt01=acc["a"] * 0.1 / t_first, err_ours=acc["err_ours"])
         line = (f"   beta={beta:4.0f}: last merge t={t_last:.3e}; ours "
                 + ", ".join(f"{e} {fmt(row[f'ours_{e}'][0]).strip()} (median {fmt(row[f'ours_{e}'][1]).strip()})"
                             for e in engines))
         print(line)
+        if dt_eq is None:
+            print("       (no Euler error law measured at this beta: no equal-accuracy line)")
+        else:
+            print(f"       Euler's rel. error at dt=0.1 on the first merge ~{acc['a'] * 0.1 / t_first:.1e} "
+                  f"(ours {acc['err_ours']:.1e}); dt_eq = {dt_eq:.2e}")
         for name, per_step in (("numpy", e_np), ("numba", e_nb)):
             if per_step is None:
                 continue
@@ -387,9 +399,10 @@ def section_baselines(betas, steps_info, accuracy, compiled, engines, full):
         wall = time.process_time() - t0
         first = steps_info[10.0]["merge_times"][0]
         model = te / 0.1 * e_nb[0]
+        law = accuracy.get(10.0, {}).get("a", float("nan")) * 0.1
         print(f"   check at beta=10: compiled Euler (dt=0.1) to the first merge: {wall:.3f} s CPU measured vs "
-              f"{model:.3f} s by the per-step model; its first merge t={te:.6g} vs ours {first:.10g} "
-              f"(rel. diff {abs(te / first - 1):.1e})")
+              f"{model:.3f} s by the per-step model; its first merge t={te:.6g} vs ours {first:.10g}: "
+              f"|dT| = {abs(te - first):.3g} (two-point law: {law:.3g})")
         res["check_beta10"] = dict(measured=wall, model=model, euler_first_merge=te, ours_first_merge=first)
     # scipy RK45 on the full system: measured to the first merge, extrapolated at its plateau step rate
     for beta in ([10.0, 20.0] if full else [10.0]):
@@ -427,8 +440,10 @@ def section_baselines(betas, steps_info, accuracy, compiled, engines, full):
         target("speed-up over compiled Euler at equal accuracy, beta=20", at20 >= 100 and grows,
                f"{at20:.3g}x; by beta: " + ", ".join(f"{b:g}: {s:.3g}x" for b, s in sorted(speed.items())))
         speed01 = {b: res[b]["euler_numba_dt=0.1"] / min(res[b][f"ours_{e}"][0] for e in engines) for b in betas}
-        print("   (at the authors' dt = 0.1, where Euler is ~1e6x less accurate than ours: "
-              + ", ".join(f"beta {b:g}: {s:.3g}x" for b, s in sorted(speed01.items())) + ")")
+        print("   at the authors' dt = 0.1 (Euler less accurate than ours, see above), compiled Euler / ours: "
+              + ", ".join(f"beta {b:g}: {s:.3g}x" for b, s in sorted(speed01.items())))
+        RESULTS["speedup_equal_accuracy"] = speed
+        RESULTS["speedup_dt01"] = speed01
     RESULTS["baselines"] = {str(k): v for k, v in res.items()}
 
 
