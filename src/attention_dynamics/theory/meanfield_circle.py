@@ -32,7 +32,7 @@ Discretisation
 ρ is truncated to |l| ≤ L (the state: ρ̂_0 … ρ̂_L). The kernel is truncated at its band
 L_K(β), the smallest l ≥ 2 with w_l < 10⁻¹⁶ w_0 and l w_l < 10⁻¹⁶ max_k k w_k (both the
 potential and the field are then exact to round-off; L_K ≈ √(2β ln 10¹⁶) ≈ 8.6 √β for
-large β: 25 at β = 5, 51 at β = 30), and v has band L_v = min(L, L_K). The product ρ v is
+large β: 26 at β = 5, 53 at β = 30), and v has band L_v = min(L, L_K). The product ρ v is
 formed on an equispaced grid of M ≥ 2L + L_v + 1 points (the 3/2 rule, M ≥ 3L + 1, when
 L_v = L), which is free of aliasing for the retained modes |l| ≤ L: for USA the
 semi-discrete system is the exact Galerkin truncation of the PDE. Consequences, exact up
@@ -40,7 +40,7 @@ to round-off: ρ̂_0 is constant (dρ̂_0/dt = 0), and dE/dt = 2β s⁻¹ ∫ ρ
 energy E = ∫∫ K ρ ρ dσ dσ = Σ_l w_|l| |ρ̂_l|² whenever ρ ≥ 0. For SA the quotient
 ∂_θG/G is not band-limited and the 3/2 rule reduces, not removes, aliasing.
 
-Default resolution: L = max(64, 4 L_K(β)) (100 at β = 5, 204 at β = 30). Clusters contract
+Default resolution: L = max(64, 4 L_K(β)) (104 at β = 5, 212 at β = 30). Clusters contract
 exponentially in the nonlinear phase, so no fixed L resolves all times: the solver
 (:mod:`attention_dynamics.theory.meanfield`) monitors the spectral tail and stops when it
 exceeds a threshold.
@@ -227,23 +227,44 @@ class CircleSpectral:
 
 # --- densities, CDFs ---------------------------------------------------------------------------
 
+def _trig_sum(coef: np.ndarray, theta: np.ndarray) -> np.ndarray:
+    """Σ_{l=1}^{K} coef_l e^{ilθ} (coef[0] is ignored) by Horner's rule in z = e^{iθ}.
+
+    O(len(θ)·K) time, O(len(θ)) memory; |z| = 1, so the error is ≲ K·1e-16·Σ|coef_l|."""
+    z = np.exp(1j * theta)
+    acc = np.full(theta.shape, coef[-1], dtype=np.complex128)
+    for l in range(coef.size - 2, 0, -1):
+        acc *= z
+        acc += coef[l]
+    return acc * z
+
+
+def _trim(c: np.ndarray) -> np.ndarray:
+    """Drop trailing coefficients that are exactly zero or below 1e-18·|ρ̂_0|."""
+    big = np.flatnonzero(np.abs(c) > 1e-18 * abs(c[0]))
+    return c[: (int(big[-1]) + 1 if big.size else 1)]
+
+
 def circle_density(c: np.ndarray, theta) -> np.ndarray:
-    """ρ(θ) = ρ̂_0 + 2 Re Σ_{l≥1} ρ̂_l e^{ilθ} at arbitrary angles (direct sum, O(len(θ)·L))."""
-    c = np.asarray(c, dtype=np.complex128)
+    """ρ(θ) = ρ̂_0 + 2 Re Σ_{l≥1} ρ̂_l e^{ilθ} at arbitrary angles (O(len(θ)·L), Horner's rule)."""
+    c = _trim(np.asarray(c, dtype=np.complex128))
     th = np.asarray(theta, dtype=np.float64)
-    l = np.arange(1, c.size)
-    return c[0].real + 2.0 * np.real(np.exp(1j * np.multiply.outer(th, l)) @ c[1:])
+    if c.size == 1:
+        return np.full(th.shape, c[0].real)
+    return c[0].real + 2.0 * _trig_sum(c, th).real
 
 
 def circle_cdf(c: np.ndarray, theta) -> np.ndarray:
     """F(θ) = ∫_0^θ ρ dσ = ρ̂_0 θ/2π + 2 Re Σ_{l≥1} ρ̂_l (e^{ilθ} − 1)/(2π i l), for θ ∈ [0, 2π]."""
-    c = np.asarray(c, dtype=np.complex128)
+    c = _trim(np.asarray(c, dtype=np.complex128))
     th = np.asarray(theta, dtype=np.float64)
-    l = np.arange(1, c.size, dtype=np.float64)
-    if l.size == 0:
-        return c[0].real * th / (2.0 * np.pi)
-    e = np.exp(1j * np.multiply.outer(th, l)) - 1.0
-    return c[0].real * th / (2.0 * np.pi) + 2.0 * np.real(e @ (c[1:] / (2j * np.pi * l)))
+    base = c[0].real * th / (2.0 * np.pi)
+    if c.size == 1:
+        return base
+    l = np.arange(c.size, dtype=np.float64)
+    b = np.zeros(c.size, dtype=np.complex128)
+    b[1:] = c[1:] / (2j * np.pi * l[1:])
+    return base + 2.0 * (_trig_sum(b, th) - b[1:].sum()).real
 
 
 # --- initial data ------------------------------------------------------------------------------

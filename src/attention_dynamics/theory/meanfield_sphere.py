@@ -32,22 +32,30 @@ which is :func:`attention_dynamics.gegenbauer.growth_rate` for d = 3.
 Discretisation
 --------------
 ρ is truncated to degree L; the kernel to its band L_K(β) (the smallest l ≥ 2 with
-μ_l < 10⁻¹⁶ μ_0 and √(l(l+1)) μ_l < 10⁻¹⁶ max; 24 at β = 5, 50 at β = 30), so ∇G has
+μ_l < 10⁻¹⁶ μ_0 and √(l(l+1)) μ_l < 10⁻¹⁶ max; 26 at β = 5, 53 at β = 30), so ∇G has
 band L_v = min(L, L_K). Products are formed on a Gauss–Legendre grid of
 n_ϑ = ⌈(2L + L_v + 1)/2⌉ rings × n_φ ≥ 2L + L_v + 1 longitudes (the 3/2 rule when L_v = L):
 GL quadrature on it integrates the degree-(2L + L_v) integrands of the spin-1 analysis
 exactly, so for USA the semi-discrete system is the exact Galerkin truncation — mass
 a_00 is constant (the spin-1 analysis has no l = 0 part) and dE/dt ≥ 0 whenever ρ ≥ 0,
 both to round-off. For SA the quotient ∇G/G is not band-limited (aliasing reduced, not
-removed). Default resolution L = max(32, 2 L_K(β)) (48 at β = 5, 100 at β = 30).
+removed). Default resolution L = max(32, 2 L_K(β)) (52 at β = 5, 106 at β = 30).
 
-Transform library (measured with ``benchmarks/meanfield_speed.py --libraries``, one core,
-CPU time per call, Gauss–Legendre grids as above)
+Transform library (measured with ``benchmarks/meanfield_speed.py --only libraries``, one core,
+CPU time per call, the dealiased GL grid above, β = 5)
 -----------------------------------------------------------------------------------------
-ducc0 0.42 (chosen), SHTns 3.7.5 (pip, built against FFTW 3) and pyshtools 4.14 were
-timed on the transforms one right-hand side needs; see the numbers in the README of this
-module's benchmark output, recorded in :data:`TRANSFORM_BENCHMARK`. pyshtools has no
-spin-1 (vector) analysis, so the conservative flux form cannot be written with it.
+                     L = 48 (grid 62×125)            L = 100 (grid 114×240)
+    ducc0 0.42       RHS 0.30 ms, round trip 1e-15   RHS 1.37 ms, round trip 4e-15
+    SHTns 3.7.5      RHS 0.27 ms, round trip 6e-17   RHS 0.62 ms, round trip 3e-16
+    pyshtools 4.14   scalar synthesis + analysis alone 0.68 ms (L = 48), 2.1 ms (L = 100)
+
+(RHS = one USA right-hand side: spin-0 synthesis, spin-1 synthesis, spin-1 analysis; round
+trip = max relative error of analysis∘synthesis on random coefficients.) The SHTns right-hand
+side agrees with this module's to 3e-14 (L = 48) and 9e-14 (L = 100) relative. SHTns is up to
+2.2× faster at L = 100, but on PyPI it is a source distribution that needs a C compiler and
+the FFTW 3 development files to install; ducc0 ships binary wheels and needs nothing else.
+pyshtools has no spin-1 (vector) analysis, so the conservative flux form cannot be written
+with it, and its scalar transforms were the slowest. We use ducc0.
 """
 from __future__ import annotations
 
@@ -67,14 +75,10 @@ __all__ = [
     "density_from_function_sphere",
     "kde_sphere",
     "sphere_density",
-    "TRANSFORM_BENCHMARK",
+    "gl_grid",
 ]
 
 _KERNEL_TOL = 1e-16
-
-#: Filled in from the benchmark (see the module docstring).
-TRANSFORM_BENCHMARK: dict = {}
-
 
 def sphere_kernel_eigenvalues(beta: float, l_max: int) -> np.ndarray:
     """μ_l = (1/2) ∫_{−1}^{1} e^{β(t−1)} P_l(t) dt = √(π/(2β)) ive(l + 1/2, β), l = 0..l_max (float64)."""
