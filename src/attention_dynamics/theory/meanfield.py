@@ -46,7 +46,7 @@ clusters contract exponentially, so every truncation is eventually outrun.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import integrate
@@ -77,6 +77,7 @@ class MeanFieldResult:
     Per accepted step (including t = 0):
       ``step_times``, ``mass``, ``min_density``, ``energy``, ``tail``,
       ``mode_amplitudes`` (n_steps + 1, L + 1) — ‖P_l ρ‖_{L²(σ)}.
+    ``final_coefficients``: the state at the last accepted step (t = ``final_time``).
     Run: ``status`` ("completed", "unresolved" — tail above ``max_tail`` —, or "failed: …"),
     ``n_steps``, ``n_rhs``, ``cpu_seconds`` (process time), and the setup
     (d, beta, model, convention, l_max, kernel_band, grid shape, method, rtol, atol).
@@ -105,7 +106,7 @@ class MeanFieldResult:
     n_steps: int
     n_rhs: int
     cpu_seconds: float
-    extra: dict = field(default_factory=dict)
+    final_coefficients: np.ndarray
 
     @property
     def final_time(self) -> float:
@@ -143,6 +144,8 @@ def solve_meanfield(rho0: np.ndarray, beta: float, t_max: float, *, d: int = 2, 
     :func:`~attention_dynamics.theory.meanfield_circle.uniform_plus_noise_circle`); d = 3: a_lm of
     degree ≤ K in healpy order (e.g. from :func:`~attention_dynamics.theory.meanfield_sphere.
     uniform_plus_noise_sphere`). Modes above ``l_max`` must be zero; the mass is not renormalised.
+    ``model``: "usa" or "sa"; ``convention``: "gkpr24" (kernel e^{β(⟨x,y⟩−1)}) or "glpr23" (e^{β⟨x,y⟩},
+    time × e^β) for USA — SA is the same flow in both papers' time, so the switch does not act on it.
     ``l_max``: truncation (default from β: see the discretisation modules). ``t_eval``: snapshot
     times (default 101 equispaced in [0, t_max]); those past an early stop are dropped.
     ``method``: a scipy ODE solver name (DOP853, RK45, RK23, Radau, BDF, LSODA); ``rtol``, ``atol``
@@ -211,8 +214,8 @@ def solve_meanfield(rho0: np.ndarray, beta: float, t_max: float, *, d: int = 2, 
             break
     cpu = time.process_time() - cpu0
 
-    coefs = np.array(snaps_c) if snaps_c else np.zeros((0, disc.n_state // 2 + 1), dtype=np.complex128)
-    dens = np.array([disc.to_grid(c) for c in snaps_c]) if snaps_c else np.zeros((0,))
+    coefs = np.array(snaps_c) if snaps_c else np.zeros((0, c0.size), dtype=np.complex128)
+    dens = np.array([disc.to_grid(c) for c in snaps_c]) if snaps_c else np.zeros((0, *disc.to_grid(c0).shape))
     return MeanFieldResult(
         d=d, beta=float(beta), model=model, convention=convention, l_max=disc.l_max,
         kernel_band=disc.kernel_band, grid=disc.grid_coordinates(), method=method, rtol=rtol, atol=atol,
@@ -220,7 +223,7 @@ def solve_meanfield(rho0: np.ndarray, beta: float, t_max: float, *, d: int = 2, 
         step_times=np.array(steps["t"]), mass=np.array(steps["mass"]), min_density=np.array(steps["min"]),
         energy=np.array(steps["energy"]), tail=np.array(steps["tail"]),
         mode_amplitudes=np.array(steps["amp"]), status=status, n_steps=n_steps, n_rhs=int(solver.nfev),
-        cpu_seconds=float(cpu),
+        cpu_seconds=float(cpu), final_coefficients=disc.unpack(np.asarray(solver.y, dtype=np.float64)),
     )
 
 

@@ -354,7 +354,7 @@ def hminus_distance_circle(theta, c: np.ndarray) -> float:
     """
     th = np.sort(np.mod(np.asarray(theta, dtype=np.float64), 2.0 * np.pi))
     n = th.size
-    c = np.asarray(c, dtype=np.complex128)
+    c = _trim(np.asarray(c, dtype=np.complex128))
     L = c.size - 1
     pref = np.pi / np.sinh(np.pi)
     ep, em = np.exp(th), np.exp(-th)
