@@ -103,7 +103,7 @@ def test_runs_content(test_run):
 
 
 def test_energy_plateaus_match_sum_of_squared_masses(test_run):
-    """Physical fact: on each plateau Ē ≈ Σ_a m_a² (SCIENCE §1, §4), within 1e-3."""
+    """Physical fact: on each plateau Ē ≈ Σ_a m_a² (docs/science.md §1, §4), within 1e-3."""
     wd, _, _, _ = test_run
     tables = wd / "results" / "tables"
     lt = pq.read_table(tables / "lifetimes.parquet").to_pandas()

@@ -1,4 +1,4 @@
-# One job per grid cell: every seed of the cell in one process (SCIENCE §7: per-job
+# One job per grid cell: every seed of the cell in one process (docs/science.md §7: per-job
 # overhead), writing runs/events/lifetimes/trajectories.parquet atomically.
 
 
