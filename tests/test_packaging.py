@@ -79,3 +79,18 @@ def test_no_citation_of_the_internal_notebook():
         hits += [f"{path.relative_to(ROOT)}:{i}" for i, line in enumerate(text.splitlines(), 1)
                  if re.search(r"SCIENCE(\.md| §)", line) and path.name != "test_packaging.py"]
     assert not hits, hits
+
+
+def test_snakemake_files_are_snakefmt_formatted():
+    """`snakefmt --check Snakefile workflow/` (line length from pyproject.toml); CI runs it too."""
+    import shutil
+    import subprocess
+
+    exe = shutil.which("snakefmt")
+    if exe is None:
+        import pytest
+
+        pytest.skip("snakefmt not installed (test extra)")
+    out = subprocess.run([exe, "--check", "Snakefile", "workflow/"], cwd=ROOT, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr

@@ -399,10 +399,10 @@ def test_summary_rows_and_markdown(tmp_path):
     head = text.split("## Headline\n\n")[1].split("\n\n")[0].splitlines()
     assert head == [
         "- **Simulations**: all finished. 3 simulations in 1 sweep: 3 ok, 0 failed, 0 censored at t_max",
-        "- **First-merge time T ∝ e^{cβ}: slope c against 1 − cos D_min**: agrees. ratio 0.979; theory inside CI; "
-        "ODE slope inside CI",
-        "- **Energy plateaus at Ē = Σ m_a² (the clusters' squared masses)**: agrees. 100% within 0.01",
-        "- **Escape time above GKPR24's lower bound T₂ = (ε/n) e^{(1−α)β} when γ > 0**: agrees. holds in every run",
+        "- **First-merge time T ∝ exp(cβ): rate c against 1 − cos D (D the smallest gap)**: agrees. ratio 0.979; "
+        "theory inside CI; ODE slope inside CI",
+        "- **Energy plateaus at Ē = Σ m² (the sum of the clusters' squared masses)**: agrees. 100% within 0.01",
+        "- **Escape time above GKPR24's lower bound T₂ = (ε/n)·exp((1 − α)β) when γ > 0**: agrees. holds in every run",
         "- **BPA24: l* clusters emerge from uniform data**: agrees. 2 verdicts: 1 agree, 1 not tested by this "
         "configuration"]
     details = text.split("## Details")[1]
@@ -432,9 +432,9 @@ def test_summary_verdicts_say_when_a_deviation_is_the_expected_finite_beta_one()
     assert rows[0]["agreement"].endswith("ODE slope inside CI: the finite-β correction, expected")
     assert rows[2]["agreement"].endswith("c above it, as a lower bound allows")
     head = dict((t.split(":")[0], (v, d)) for t, v, d in headline(rows))
-    assert head["First-merge time T ∝ e^{cβ}"] == ("differs", "2 fit groups: 1 differ (see the details), 1 differ only "
-                                                               "as expected at finite β or finite n")
-    assert head["Escape time T ∝ e^{cβ}"][0] == "agrees up to the expected finite-β / finite-n deviation"
+    assert head["First-merge time T ∝ exp(cβ)"] == (
+        "differs", "2 fit groups: 1 differ (see the details), 1 differ only as expected at finite β or finite n")
+    assert head["Escape time T ∝ exp(cβ)"][0] == "agrees up to the expected finite-β / finite-n deviation"
     # no fit: reported, not dropped
     nofit = summary_rows(fits=fits.assign(status="too_few_beta", c=np.nan))
     assert {r["verdict"] for r in nofit} == {"no fit"} and all("no fit (too_few_beta)" in r["measured"] for r in nofit)

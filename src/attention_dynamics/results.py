@@ -3,7 +3,7 @@
 Every Parquet table the workflow writes is listed in :data:`TABLES` (name → what one row
 is), and its columns come from :func:`table_columns`, the very dictionaries that fill the
 Parquet field metadata when the table is written; ``docs/tables.md`` is generated from them
-(:func:`tables_markdown`), so the three cannot drift (``tests/test_results.py`` checks the
+(:func:`tables_markdown`), so the three cannot drift (``tests/test_workflow.py`` checks the
 Parquet files of a run against the dictionaries and the doc against the generator).
 
 Loading::
@@ -111,7 +111,7 @@ def tables_markdown() -> str:
         "",
         "Written by the Snakemake workflow to `results/tables/` (Parquet). Generated from the",
         "package (`python -m attention_dynamics.pipeline.aggregate --markdown docs/tables.md`);",
-        "`tests/test_results.py` checks that this file is up to date and that the Parquet files of a",
+        "`tests/test_workflow.py` checks that this file is up to date and that the Parquet files of a",
         "run carry exactly these columns and descriptions (Parquet field metadata, key `description`).",
         "Load them all with `attention_dynamics.load_results(\"results\")` (README, *Reading the results*).",
         "",

@@ -26,10 +26,10 @@ __all__ = ["TOPICS", "VERDICTS", "summary_rows", "headline", "summary_markdown",
 # topic -> (title of the headline line and of the section, what one counted row is)
 TOPICS = {
     "runs": ("Simulations", "sweeps"),
-    "first_merge": ("First-merge time T ∝ e^{cβ}: slope c against 1 − cos D_min", "fit groups"),
-    "escape": ("Escape time T ∝ e^{cβ}: slope c against 1 − α (the rate of GKPR24's lower bound)", "fit groups"),
-    "plateau": ("Energy plateaus at Ē = Σ m_a² (the clusters' squared masses)", "sweeps"),
-    "escape_bound": ("Escape time above GKPR24's lower bound T₂ = (ε/n) e^{(1−α)β} when γ > 0", "checks"),
+    "first_merge": ("First-merge time T ∝ exp(cβ): rate c against 1 − cos D (D the smallest gap)", "fit groups"),
+    "escape": ("Escape time T ∝ exp(cβ): rate c against 1 − α (the rate of GKPR24's lower bound)", "fit groups"),
+    "plateau": ("Energy plateaus at Ē = Σ m² (the sum of the clusters' squared masses)", "sweeps"),
+    "escape_bound": ("Escape time above GKPR24's lower bound T₂ = (ε/n)·exp((1 − α)β) when γ > 0", "checks"),
     "staircase": ("GKPR24 staircase in the authors' configuration (n = 5 on the circle)", "checks"),
     "emergence": ("BPA24: l* clusters emerge from uniform data", "verdicts"),
     "phase": ("GLPR23 (β, t) phase diagram", "figures"),
@@ -98,7 +98,7 @@ def _plateau_energy_rows(lifetimes: pd.DataFrame, trajectories: pd.DataFrame) ->
                              f"over {errs.size} plateaus",
                              f"{within:.0%} within 0.01", "agrees" if within == 1 else "differs",
                              note="Ē is read in the middle (in ln t) of every plateau that opened with a merge; "
-                                  "the cross terms e^{−β(1 − cos D)} of clusters still apart lift Ē above Σ m_a² "
+                                  "the cross terms exp(−β(1 − cos D)) of clusters still apart lift Ē above Σ m² "
                                   "when the gaps are small."))
     return rows
 
@@ -144,8 +144,8 @@ def _emergence_n_row(pb: pd.DataFrame, bc: np.ndarray) -> dict:
     return _row("emergence", f"d = 2: agreement with l* as n grows ({len(common)} β swept at every n)",
                 "n → ∞: the count is l* (the selection sharpens like ln n)", "; ".join(parts),
                 f"the fraction counting l* {trend}", "agrees" if rises else "differs",
-                note="The linear phase lasts about ln n/(2λ*), so l* gains only a factor n^{(1 − λ_{l*±1}/λ*)/2} "
-                     "over its neighbours: clear selection needs n of order e^{cβ} (docs/science.md §6).")
+                note="The linear phase lasts about ln n/(2λ*), so l* gains only a factor n^((1 − λ(l*±1)/λ*)/2) "
+                     "over its neighbours: clear selection needs n of order exp(cβ) (docs/science.md §6).")
 
 
 def _emergence_rows(emergence: pd.DataFrame) -> list[dict]:
@@ -339,8 +339,9 @@ def _fit_row(f) -> dict:
     claim = f"{label} slope d ln T/dβ ({f['sweep']}: {_fit_group(f)})"
     theory = f"{_THEORY_NAMES.get(f['theory'], f['theory'])} = {_fmt(f['theory_slope'])}"
     if f.get("status", "ok") != "ok" or not np.isfinite(f["c"]):
-        agreement = f"no fit ({f.get('status', '')})"
-        return _row(topic, claim, theory, agreement, "—", "no fit", cells=_fit_cells(f, agreement))
+        measured = f"no fit ({f.get('status', '')})"
+        return _row(topic, claim, theory, measured, f"fit status: {f.get('status', '')}", "no fit",
+                    cells=_fit_cells(f, measured))
     ode = f.get("ode_slope", np.nan)
     if np.isfinite(ode):
         theory += f"; exact 2-cluster ODE {_fmt(ode)}"
@@ -371,7 +372,7 @@ def _run_rows(runs: pd.DataFrame) -> list[dict]:
 
 
 def _escape_bound_rows(runs: pd.DataFrame) -> list[dict]:
-    claim = "escape time ≥ (ε/n) e^{(1−α)β} whenever γ > 0 (GKPR24 theorem)"
+    claim = "escape time ≥ T₂ = (ε/n)·exp((1 − α)β) whenever γ > 0 (GKPR24 theorem)"
     r = runs[(runs["status"] == "ok") & (runs["escape_gamma"] > 0)]
     if not len(r):
         return [_row("escape_bound", claim, "T_esc ≥ T₂", "no run with γ > 0 in this configuration", "not tested",
@@ -416,13 +417,14 @@ def _staircase_rows(staircase: pd.DataFrame) -> list[dict]:
                          f" order as predicted in {int(order.sum())}/{len(g)} merges",
                          agreement, "agrees" if fine else "expected" if at_beta else "differs",
                          note="Finite-β value of a level: Ē of the closest-pair model's configuration after the merge "
-                              "at that β, i.e. Σ m² plus the cross terms e^{−β(1 − cos D)} of the clusters still apart "
+                              "at that β, i.e. Σ m² plus the cross terms exp(−β(1 − cos D)) of the clusters still "
+                              "apart "
                               "(column level_theory_beta)."))
         if par == "arclength":
             err = g["end_rel_error"].abs()
             dev = (g["end_measured"] / g["end_theory_nominal"] - 1).abs()
             rows.append(_row("staircase", "arclength: step end-times in rescaled time τ",
-                             "Σ_{l≤k} D_l √(m_a m_b/(m_a+m_b)) / ln β",
+                             "Σ over merges l ≤ k of D_l·√(m_a m_b/(m_a + m_b)) / ln β",
                              f"|rel. error| ≤ {_fmt(err.max(), 2)} with the run's gaps "
                              f"(≤ {_fmt(dev.max(), 2)} with the nominal gaps of θ₀)",
                              f"{np.mean(err < 0.01):.0%} within 1%", "agrees" if (err < 0.01).all() else "differs"))
@@ -445,7 +447,7 @@ def _staircase_rows(staircase: pd.DataFrame) -> list[dict]:
                          f"within 1e-3 of 5/25 at {near}/{len(first_plateau)} β",
                          "agrees" if near == len(first_plateau) else "expected",
                          note="The first plateau is the initial configuration itself: Ē(θ₀) = 1/5 plus the cross "
-                              "terms e^{β(cos D − 1)} of θ₀'s gaps, which vanish only as β → ∞ (the pair {1,2} is "
+                              "terms exp(β(cos D − 1)) of θ₀'s gaps, which vanish only as β → ∞ (the pair {1,2} is "
                               "0.0425 rad apart). Its distance from 5/25 is this finite-β effect, not a numerical "
                               "error."))
     return rows
@@ -476,8 +478,8 @@ def summary_rows(*, fits=None, runs=None, lifetimes=None, trajectories=None, sta
     """
     rows: list[dict] = []
 
-    def empty(topic, what):
-        rows.append(_row(topic, what, "—", "no rows in the table", "—", "not tested"))
+    def empty(topic, what, why="its table has no rows"):
+        rows.append(_row(topic, what, "—", why, "—", "not tested"))
 
     if runs is not None:
         rows.extend(_run_rows(runs) if len(runs) else [])
@@ -491,7 +493,7 @@ def summary_rows(*, fits=None, runs=None, lifetimes=None, trajectories=None, sta
         if plateau:
             rows.extend(plateau)
         else:
-            empty("plateau", "plateau heights Ē vs Σ m_a² (no closed plateau after a merge)")
+            empty("plateau", "plateau heights Ē vs Σ m_a²", "no plateau opened by a merge closed before the run ended")
     if runs is not None and len(runs) and "escape_gamma" in runs.columns:
         rows.extend(_escape_bound_rows(runs))
     if staircase is not None:
@@ -537,7 +539,7 @@ def headline(rows: list[dict]) -> list[tuple[str, str, str]]:
         if topic == "runs":
             details = _runs_headline(rs)
         elif len(rs) == 1:
-            details = rs[0]["agreement"] if rs[0]["agreement"] not in ("—", "yes") else rs[0]["measured"]
+            details = rs[0]["agreement"] if rs[0]["agreement"] not in ("—", "yes", worst) else rs[0]["measured"]
         else:
             details = f"{len(rs)} {unit}: " + ", ".join(f"{counts[v]} {VERDICTS[v]}" for v in VERDICTS if counts[v])
         verdict = _TOPIC_VERDICT[worst] if topic != "runs" else "all finished" if worst == "agrees" else "FAILURES"
@@ -635,7 +637,7 @@ def summary_notes() -> list[str]:
     return [f"Generated by attention_dynamics {prov['attention_dynamics_version']} "
             f"(commit {prov['git_describe'] or 'unknown'}) at {prov['created_utc']}"
             + (f", config hash {prov['config_hash']}" if prov["config_hash"] else "")
-            + ". USA times are in GKPR24's convention e^{β(⟨x,y⟩−1)}/n; formulas and definitions: "
+            + ". USA times are in GKPR24's convention, kernel exp(β(⟨x,y⟩ − 1))/n; formulas and definitions: "
               "docs/science.md."]
 
 
