@@ -16,7 +16,7 @@ rule plots:
             caption="../report/staircase.rst",
             category="Sweep {sweep}",
             subcategory="Energy staircase",
-            labels={"figure": "staircase", "format": "png"},
+            labels={"figure": "staircase"},
         ),
         staircase_pdf=f"{R}/plots/{{sweep}}/staircase.pdf",
         clusters_png=report(
@@ -24,7 +24,7 @@ rule plots:
             caption="../report/clusters.rst",
             category="Sweep {sweep}",
             subcategory="Cluster count",
-            labels={"figure": "clusters", "format": "png"},
+            labels={"figure": "clusters"},
         ),
         clusters_pdf=f"{R}/plots/{{sweep}}/clusters.pdf",
         times_png=report(
@@ -32,7 +32,7 @@ rule plots:
             caption="../report/times.rst",
             category="Sweep {sweep}",
             subcategory="Escape and merge times",
-            labels={"figure": "times", "format": "png"},
+            labels={"figure": "times"},
         ),
         times_pdf=f"{R}/plots/{{sweep}}/times.pdf",
         lifetimes_png=report(
@@ -40,7 +40,7 @@ rule plots:
             caption="../report/lifetimes.rst",
             category="Sweep {sweep}",
             subcategory="Plateau lifetimes",
-            labels={"figure": "lifetimes", "format": "png"},
+            labels={"figure": "lifetimes"},
         ),
         lifetimes_pdf=f"{R}/plots/{{sweep}}/lifetimes.pdf",
     log:
