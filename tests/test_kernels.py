@@ -1,7 +1,7 @@
 """The two engines (GitHub issue 14): the predictive controller, the compiled kernels and
 stepper (numba) against the numpy engine and independent references, and numba's disk cache.
 
-References: numpy's ``exp``; the numpy field (itself tested against SCIENCE §1's literal
+References: numpy's ``exp``; the numpy field (itself tested against docs/science.md §1 literal
 formulas in test_engine.py); scipy's DOP853 stepper (coefficients, error norm, dense output);
 the two-cluster quadrature of ``theory``; fresh processes for the cache and import checks.
 """
@@ -69,7 +69,7 @@ def test_compiled_field_equals_numpy_field(m, d, model, exact):
 
 @pytest.mark.parametrize("model", MODELS)
 def test_compiled_field_keeps_collapsed_cluster_drift(model):
-    """SCIENCE §5's cancellation trap (heavy point 63, light point 1, β = 40, 90°): the drift
+    """docs/science.md §5: the cancellation trap (heavy point 63, light point 1, β = 40, 90°): the drift
     e^{−40} is kept to 1e-12, as in test_engine's test for the numpy field."""
     beta, D = 40.0, np.pi / 2
     q = np.linalg.qr(np.random.default_rng(44).standard_normal((3, 3)))[0]
