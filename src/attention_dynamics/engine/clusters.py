@@ -14,6 +14,8 @@ __all__ = [
     "is_macroscopic",
     "tight_mass_fraction",
     "locate_first",
+    "first_time_on_grid",
+    "FORMATION_SAMPLES",
     "FORMATION_FRACTION",
     "FORMATION_TIGHT_ANGLE",
     "cluster_centres",
@@ -143,6 +145,24 @@ def locate_first(holds, lo: float, hi: float, rel_tol: float) -> float:
         else:
             lo = mid
     return hi
+
+
+FORMATION_SAMPLES = 8  # checks of the formation rule per solver step (see first_time_on_grid)
+
+
+def first_time_on_grid(holds, t0: float, t1: float, samples: int, rel_tol: float):
+    """First t in (t0, t1] with ``holds(t)`` for a criterion that need not be monotone (the formation
+    rule: a cluster can become tight, then join a wide one): checked at ``samples`` equally spaced
+    points, the last one t1, and located by :func:`locate_first` before the first point where it
+    holds. None if it holds at none of them."""
+    grid = t0 + (t1 - t0) * np.arange(1, samples + 1) / samples
+    grid[-1] = t1
+    lo = t0
+    for hi in grid:
+        if holds(hi):
+            return locate_first(holds, lo, hi, rel_tol)
+        lo = hi
+    return None
 
 
 def _canonical(labels: np.ndarray) -> np.ndarray:

@@ -45,8 +45,8 @@ import pandas as pd
 from scipy.optimize import brentq
 
 from ..theory.twocluster import two_cluster_merge_time
-from .clusters import (FORMATION_FRACTION, FORMATION_TIGHT_ANGLE, components, is_macroscopic, locate_first,
-                       single_linkage_labels, tight_mass_fraction)
+from .clusters import (FORMATION_FRACTION, FORMATION_SAMPLES, FORMATION_TIGHT_ANGLE, components, first_time_on_grid,
+                       is_macroscopic, single_linkage_labels, tight_mass_fraction)
 from .dynamics import MODELS, energy, velocity
 from .stepper import PredictiveDOP853
 
@@ -255,7 +255,8 @@ def default_record_times(t_max: float, per_decade: int = 8, t_first: float = 1e-
 
 
 class _Fault(Exception):
-    """Raised inside the field evaluation to end a run (wall-clock limit)."""
+    """Raised inside the field evaluation to end a run (wall-clock limit): from a solver step, its
+    dense output or a solver's start."""
 
 
 # --------------------------------------------------------------------------------------
@@ -465,10 +466,7 @@ class _Run:
         """One accepted solver step; None (and status failed) on any fault."""
         if self.attempts() >= self.max_steps:
             return self.fail(f"max_steps={self.max_steps} reached")
-        try:
-            msg = self.solver.step()
-        except _Fault as exc:
-            return self.fail(str(exc))
+        msg = self.solver.step()
         if self.solver.status == "failed":
             if self.attempts() >= self.max_steps:
                 return self.fail(f"max_steps={self.max_steps} reached")
@@ -506,13 +504,12 @@ class _Run:
 
     def detect_formation(self, st: _Step) -> float | None:
         """Local time at which the formation rule first holds inside the step (None if not yet):
-        a fraction FORMATION_FRACTION of the mass in θ_c-clusters of diameter < FORMATION_TIGHT_ANGLE."""
+        a fraction FORMATION_FRACTION of the mass in θ_c-clusters of diameter < FORMATION_TIGHT_ANGLE
+        (checked FORMATION_SAMPLES times per step: the rule is not monotone in time)."""
         def formed(t):
             return tight_mass_fraction(st.at(t), self.theta_c, FORMATION_TIGHT_ANGLE, self.mass)[0] \
                 >= FORMATION_FRACTION
-        if not formed(st.t1):
-            return None
-        return locate_first(formed, st.t0, st.t1, 1e-10)
+        return first_time_on_grid(formed, st.t0, st.t1, FORMATION_SAMPLES, 1e-10)
 
     def scan(self, st: _Step, ta: float, labels_a, count_a):
         """Record the joins and splits in (ta, t1], given the clusters ``labels_a`` at ta."""
@@ -816,11 +813,14 @@ def simulate(x0, *, beta: float, model: str = "usa", t_max: float = 1e20, masses
                max_wall_seconds=max_wall_seconds, restart_ratio=restart_ratio, min_mass=min_mass,
                wait_for_formation=bool(wait_for_formation))
     while run.running:
-        st = run.step()                           # 1. one adaptive step
-        if st is None:
-            break
-        had_event = run.detect_events(st)         # 2. escape, formation, joins, splits, samples
-        run.x = st.x1
-        collapsed = run.collapse()                # 3. collapse points within δ
-        run.restart(st, had_event or collapsed)   # 4. restart in local time
+        try:
+            st = run.step()                           # 1. one adaptive step
+            if st is None:
+                break
+            had_event = run.detect_events(st)         # 2. escape, formation, joins, splits, samples
+            run.x = st.x1
+            collapsed = run.collapse()                # 3. collapse points within δ
+            run.restart(st, had_event or collapsed)   # 4. restart in local time
+        except _Fault as exc:  # raised by the field evaluation (wall-clock limit), wherever it happens
+            run.fail(str(exc))
     return run.result()
