@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from attention_dynamics import initial, simulate
-from attention_dynamics.engine import dynamics
+from attention_dynamics.engine import dynamics, stepper
 from attention_dynamics.engine.stepper import PredictiveDOP853, new_stepper
 from attention_dynamics.theory import twocluster as theory
 
@@ -143,14 +143,56 @@ def test_compiled_stepper_reproduces_scipy_dop853(model, exact, first_step):
 
 
 def test_non_finite_state_fails_like_scipy():
-    """A NaN state: every attempt is rejected until the step underflows, in both engines."""
+    """A NaN state: the first attempt fails on its non-finite error norm, in both engines (before
+    the NaN guard it was rejected until the step underflowed)."""
     a, b = _steppers("usa", False, first_step=0.1)
     for s in (a, b):
         s.y[0] = np.nan
         s.f[:] = np.nan
     msgs = [s.step() for s in (a, b)]
     assert a.status == b.status == "failed"
-    assert msgs[0] == msgs[1] and "step size" in msgs[0]
+    assert msgs[0] == msgs[1] == stepper.NON_FINITE_ERROR
+    assert (a.n_attempts, a.n_accepted, a.n_rejected) == (b.n_attempts, b.n_accepted, b.n_rejected) == (1, 0, 0)
+
+
+@pytest.mark.parametrize("budget", [1, 7, 40])
+def test_attempt_budget_is_the_same_in_both_engines(budget):
+    """max_attempts bounds accepted + rejected attempts: both steppers stop at the same attempt with
+    the same message and counters (first step 30: the first attempts are rejected)."""
+    a, b = _steppers("sa", False, first_step=30.0)
+    for s in (a, b):
+        s.max_attempts = budget
+    b._st[kernels.MAX_ATTEMPTS] = budget
+    for s in (a, b):
+        while s.status == "running":
+            msg = s.step()
+        assert s.status == "failed" and msg == stepper.budget_exhausted(budget)
+    assert (a.n_attempts, a.n_accepted, a.n_rejected) == (b.n_attempts, b.n_accepted, b.n_rejected)
+    assert a.n_attempts == a.n_accepted + a.n_rejected == budget and a.n_rejected > 0
+
+
+def test_compiled_stepper_calls_check_before_every_field_evaluation():
+    """The wall-clock check of simulate() reaches the compiled engine: ``check`` runs before each
+    field evaluation from Python (start, initial step selection), each compiled step and each
+    dense output, and what it raises leaves the stepper."""
+    calls = {"n": 0, "raise": False}
+
+    def check():
+        calls["n"] += 1
+        if calls["raise"]:
+            raise TimeoutError("wall")
+    x = np.eye(3)[:2]
+    b = new_stepper("numba", None, np.ones(2), 3.0, "usa", False, 0.0, x.ravel(), 5.0, rtol=1e-10, atol=1e-12,
+                    check=check)
+    assert calls["n"] == b.nfev == 2  # f(y0) and one evaluation of the initial step selection
+    b.step()
+    assert calls["n"] == 3
+    b.dense_output()
+    assert calls["n"] == 4
+    calls["raise"] = True
+    for action in (b.step, b.dense_output):
+        with pytest.raises(TimeoutError):
+            action()
 
 
 def test_predictive_controller_removes_rejections_on_a_closing_plateau():

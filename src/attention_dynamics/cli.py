@@ -13,7 +13,7 @@ def _cell_from_args(a) -> dict:
     cell = {"model": a.model, "init": a.init, "d": a.d, "n": a.n, "k": a.k, "beta": a.beta,
             "t_max": a.t_max, "theta_c": a.theta_c, "delta": a.delta, "rtol": a.rtol,
             "centres": a.centres, "engine": a.engine}
-    for key in ("eps", "spacing", "min_angle", "r", "sigma"):
+    for key in ("eps", "spacing", "min_angle", "r", "sigma", "min_mass", "max_wall_seconds"):
         val = getattr(a, key)
         if val is not None:
             cell[key] = val
@@ -46,6 +46,10 @@ def _add_cell_options(p: argparse.ArgumentParser) -> None:
                    help="single-linkage cluster angle, rad (default %(default)s)")
     s.add_argument("--delta", type=float, default=D["delta"], help="collapse radius (default %(default)g)")
     s.add_argument("--rtol", type=float, default=D["rtol"], help="relative tolerance (default %(default)g)")
+    s.add_argument("--min-mass", dest="min_mass", type=float,
+                   help="macroscopic cluster threshold, a fraction of the mass (default: per initial data)")
+    s.add_argument("--max-wall-seconds", dest="max_wall_seconds", type=float,
+                   help=f"wall-clock limit per simulation (default {D['max_wall_seconds']:g})")
     s.add_argument("--engine", choices=["auto", "numpy", "numba"], default=D["engine"],
                    help="integrator implementation; auto = numba when installed (default %(default)s)")
 
@@ -67,11 +71,16 @@ def _cmd_simulate(a) -> int:
         print(f"cell {cell_id(cell)} seed {a.seed}: status={row['status']} {row['reason']}")
         print(f"  escape time      {row['escape_time']:.10g}   (censored: {row['escape_censored']})")
         print(f"  first merge time {row['first_merge_time']:.10g}")
-        print(f"  merges {row['n_merges']}, clusters {row['n_clusters_initial']} -> {row['n_clusters_final']}, "
+        print(f"  merges {row['n_merges']}, absorptions {row['n_absorptions']}, macroscopic clusters "
+              f"{row['n_clusters_initial']} -> {row['n_clusters_final']} (min_mass {row['min_mass']:.4g}), "
               f"censored at t_max: {row['censored']}, t_end {row['t_end']:.6g}")
-        print(f"  {row['n_steps']} steps, {row['n_rhs']} field evaluations, {row['wall_seconds']:.3f} s")
+        if row["formation_status"]:
+            print(f"  formation: {row['formation_status']} at t = {row['formation_time']:.6g}, "
+                  f"{row['n_clusters_formation']} clusters")
+        print(f"  {row['n_steps']} steps ({row['n_rejected']} rejected), {row['n_rhs']} field evaluations, "
+              f"{row['wall_seconds']:.3f} s")
         if len(events):
-            cols = ["time", "n_clusters_before", "n_clusters_after", "mass_a", "mass_b", "gap_at_open"]
+            cols = ["kind", "time", "n_clusters_before", "n_clusters_after", "mass_a", "mass_b", "gap_at_open"]
             print(events[cols].to_string(index=False))
     if a.out:
         print(f"tables written to {a.out}")

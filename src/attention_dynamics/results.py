@@ -31,8 +31,10 @@ __all__ = ["TABLES", "CATEGORICAL", "table_columns", "tables_markdown", "table_p
 # name -> (what one row is, where it comes from); the order of docs/tables.md and of load_results
 TABLES = {
     "runs": ("One row per simulation (sweep, cell, β, seed).", "rule aggregate"),
-    "events": ("One row per merge event of a simulation.", "rule aggregate"),
-    "lifetimes": ("One row per plateau (stretch of constant cluster count) of a simulation.", "rule aggregate"),
+    "events": ("One row per event of a simulation: merges of macroscopic clusters, absorptions of stragglers, "
+               "joins of stragglers, splits (column kind).", "rule aggregate"),
+    "lifetimes": ("One row per plateau (stretch of constant macroscopic cluster count) of a simulation.",
+                  "rule aggregate"),
     "trajectories": ("Log-spaced samples of the energy and cluster count of every simulation.", "rule aggregate"),
     "fits": ("One row per (fit group, quantity): ln T = a + c·β + b·ln β over β and seeds.", "rule fits"),
     "staircase_authors": ("GKPR24 §6 staircase in the authors' configuration (n = 5 on the circle): one row "
@@ -49,7 +51,8 @@ TABLES = {
 }
 
 # text columns stored as categoricals by load_table (where present and textual)
-CATEGORICAL = ("sweep", "model", "init", "status", "reason", "centres", "quantity", "theory", "parametrisation")
+CATEGORICAL = ("sweep", "model", "init", "status", "reason", "centres", "quantity", "theory", "parametrisation",
+               "kind", "closed_by", "formation_status")
 
 
 def table_columns(name: str) -> dict[str, str]:

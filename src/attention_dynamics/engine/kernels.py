@@ -364,10 +364,14 @@ _SAFETY, _MIN_FACTOR, _MAX_FACTOR = 0.9, 0.2, 10.0
 _ERR_EXP = -1.0 / 8.0  # −1/(error estimator order + 1)
 
 # indices into the scalar state array st (float64)
-T, H_ABS, T_BOUND, RTOL, ATOL, MAX_STEP, H_PREV, ERR_PREV, T_OLD, H_PREVIOUS, DIRECTION, BETA = range(12)
-N_ST = 12
+(T, H_ABS, T_BOUND, RTOL, ATOL, MAX_STEP, H_PREV, ERR_PREV, T_OLD, H_PREVIOUS, DIRECTION, BETA,
+ MAX_ATTEMPTS) = range(13)
+N_ST = 13
 # indices into the counter array cnt (int64)
-NFEV, N_ACCEPTED, N_REJECTED = range(3)
+NFEV, N_ACCEPTED, N_REJECTED, N_ATTEMPTS = range(4)
+N_CNT = 4
+# return codes of dop853_step (the messages are in stepper.py, shared with the numpy stepper)
+STEP_OK, STEP_TOO_SMALL, STEP_NON_FINITE_H, STEP_BUDGET, STEP_NON_FINITE_ERR = range(5)
 
 
 @_jit(_FM_STRICT)
@@ -406,10 +410,15 @@ def _error_norm(K, h, y, y_new, rtol, atol):
 
 @_jit(_FM_STRICT)
 def dop853_step(y, y_old, f, K, ytmp, st, cnt, m, d, mass, usa, exact, xt, wbuf, acc):
-    """One accepted DOP853 step (retrying rejected attempts); returns 0, or 1 if the step
-    became too small. On success y_old ← y, y ← y_new, f ← f(y_new), K holds the stages
-    of the accepted attempt (for the dense output) and st[T], st[H_ABS] (next step),
-    st[T_OLD], st[H_PREVIOUS] and the controller history are updated.
+    """One accepted DOP853 step (retrying rejected attempts); returns STEP_OK, or the fault that
+    ended it: STEP_TOO_SMALL (the step fell below 10 float spacings of t), STEP_NON_FINITE_H (a
+    non-finite field made h NaN), STEP_BUDGET (cnt[N_ATTEMPTS] reached st[MAX_ATTEMPTS]) or
+    STEP_NON_FINITE_ERR (a non-finite field or state inside the attempt): the same checks in the
+    same order as :class:`attention_dynamics.engine.stepper.PredictiveDOP853` (a NaN error would
+    otherwise be rejected for ever: NaN < 1 and NaN < min_step are both false). On success
+    y_old ← y, y ← y_new, f ← f(y_new), K holds the stages of the accepted attempt (for the
+    dense output) and st[T], st[H_ABS] (next step), st[T_OLD], st[H_PREVIOUS] and the controller
+    history are updated. cnt[N_ATTEMPTS] counts every attempt (accepted, rejected, failing).
 
     Step-size control (see :class:`attention_dynamics.engine.stepper.PredictiveDOP853`):
     rejected attempt: h ← h·max(0.2, 0.9 err^{−1/8});
@@ -431,8 +440,13 @@ def dop853_step(y, y_old, f, K, ytmp, st, cnt, m, d, mass, usa, exact, xt, wbuf,
     for i in range(n):
         K[0, i] = f[i]
     while True:
+        if not math.isfinite(h_abs):
+            return STEP_NON_FINITE_H
+        if cnt[N_ATTEMPTS] >= st[MAX_ATTEMPTS]:
+            return STEP_BUDGET
         if h_abs < min_step:
-            return 1
+            return STEP_TOO_SMALL
+        cnt[N_ATTEMPTS] += 1
         t_new = t + h_abs * direction
         if direction * (t_new - st[T_BOUND]) > 0:
             t_new = st[T_BOUND]
@@ -450,6 +464,8 @@ def dop853_step(y, y_old, f, K, ytmp, st, cnt, m, d, mass, usa, exact, xt, wbuf,
         field(ytmp, m, d, mass, beta, usa, exact, True, K[_NS], xt, wbuf, acc)
         cnt[NFEV] += _NS
         err = _error_norm(K, h, y, ytmp, rtol, atol)
+        if not math.isfinite(err):
+            return STEP_NON_FINITE_ERR
         if err < 1.0:
             break
         cnt[N_REJECTED] += 1
@@ -476,7 +492,7 @@ def dop853_step(y, y_old, f, K, ytmp, st, cnt, m, d, mass, usa, exact, xt, wbuf,
         y_old[i] = y[i]
         y[i] = ytmp[i]
         f[i] = K[_NS, i]
-    return 0
+    return STEP_OK
 
 
 @_jit(_FM_STRICT)

@@ -16,9 +16,15 @@ until the next step (without it, every step on a closing plateau was rejected on
 err 0.33 → 3.5). After a rejection the step is never increased. The method, its
 coefficients, error estimate and dense output are scipy's DOP853 unchanged.
 
-Two implementations with the same interface (``step()``, ``t``, ``y``, ``t_old``,
-``step_size``, ``next_step``, ``nfev``, ``n_accepted``, ``n_rejected``, ``status``,
-``dense_output()``):
+Faults end a step with ``status = "failed"`` and a message instead of looping: a non-finite
+step size (a NaN field at the start makes the initial h NaN), a non-finite error norm (the
+field or state became non-finite inside the attempt: NaN < 1 is false, so a NaN attempt
+would be rejected for ever), the attempt budget ``max_attempts`` (accepted + rejected
+attempts, counted in ``n_attempts``), and scipy's step-size underflow.
+
+Two implementations with the same interface (``step()``, ``t``, ``y``, ``f``, ``t_old``,
+``step_size``, ``next_step``, ``nfev``, ``n_accepted``, ``n_rejected``, ``n_attempts``,
+``max_attempts``, ``status``, ``dense_output()``):
 
 * :class:`PredictiveDOP853` — scipy's DOP853 with this controller, calling a Python
   right-hand side (engine ``numpy``);
@@ -40,6 +46,15 @@ except ImportError:  # pragma: no cover - fall back to scipy's own controller
 
 __all__ = ["PredictiveDOP853", "CompiledDOP853", "new_stepper", "predictive_factor"]
 
+NON_FINITE_STEP = "non-finite step size (the field is not finite)"
+NON_FINITE_ERROR = "non-finite field or state inside a step"
+
+
+def budget_exhausted(max_attempts) -> str:
+    """The message of a step that ran out of its attempt budget."""
+    return f"step attempt budget ({max_attempts}) exhausted"
+
+
 def predictive_factor(err: float, h_abs: float, h_prev: float | None, err_prev: float | None,
                       rejected: bool) -> float:
     """Step-size factor after an accepted step with error norm ``err`` (see the module docstring)."""
@@ -55,12 +70,14 @@ def predictive_factor(err: float, h_abs: float, h_prev: float | None, err_prev: 
 class PredictiveDOP853(DOP853):
     """scipy's DOP853 with Gustafsson's predictive step-size controller (numpy engine)."""
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, max_attempts: float = np.inf, **kwargs):
         super().__init__(*args, **kwargs)
         self._h_prev_acc = None
         self._err_prev_acc = None
         self.n_accepted = 0
         self.n_rejected = 0
+        self.n_attempts = 0  # accepted + rejected steps (and a failing last attempt)
+        self.max_attempts = max_attempts
 
     @property
     def next_step(self) -> float:
@@ -76,8 +93,14 @@ class PredictiveDOP853(DOP853):
             h_abs = min(max(self.h_abs, min_step), self.max_step)
             step_rejected = False
             while True:
+                # a non-finite field makes h (or err) NaN, and NaN < min_step is False: stop here
+                if not np.isfinite(h_abs):
+                    return False, NON_FINITE_STEP
+                if self.n_attempts >= self.max_attempts:
+                    return False, budget_exhausted(self.max_attempts)
                 if h_abs < min_step:
                     return False, self.TOO_SMALL_STEP
+                self.n_attempts += 1
                 t_new = t + h_abs * self.direction
                 if self.direction * (t_new - self.t_bound) > 0:
                     t_new = self.t_bound
@@ -86,6 +109,8 @@ class PredictiveDOP853(DOP853):
                 y_new, f_new = rk_step(self.fun, t, y, self.f, h, self.A, self.B, self.C, self.K)
                 scale = atol + np.maximum(np.abs(y), np.abs(y_new)) * rtol
                 err = self._estimate_error_norm(self.K, h, scale)
+                if not np.isfinite(err):
+                    return False, NON_FINITE_ERROR
                 if err < 1:
                     break
                 self.n_rejected += 1
@@ -131,20 +156,27 @@ class CompiledDOP853:
     Integrates y' = f(y) for y = the m points of shape ``shape = (m, d)`` (flattened),
     f = the field of :func:`attention_dynamics.engine.dynamics.velocity` evaluated at the
     normalised rows y_i/|y_i| (``exact`` selects the explicit-difference form). Same
-    tableau, error norm, controller and dense output as :class:`PredictiveDOP853` (rounding
-    differs: sums in another order); each ``step()`` is one compiled call.
+    tableau, error norm, controller, fault checks and dense output as :class:`PredictiveDOP853`
+    (rounding differs: sums in another order); each ``step()`` is one compiled call.
+
+    ``check``: called (no arguments) before every evaluation of the field from Python and
+    before every compiled call that evaluates it (a step, a dense output), so that an exception
+    it raises (a wall-clock limit) ends the integration within one step, as the numpy
+    stepper's right-hand side can.
     """
 
     RUNNING, FINISHED, FAILED = "running", "finished", "failed"
     TOO_SMALL_STEP = "Required step size is less than spacing between numbers."
 
     def __init__(self, shape, mass, beta, model, exact, t0, y0, t_bound, *, rtol=1e-3, atol=1e-6,
-                 first_step=None, max_step=np.inf):
+                 first_step=None, max_step=np.inf, max_attempts: float = np.inf, check=None):
         from scipy.integrate._ivp.common import select_initial_step, validate_first_step, validate_tol
 
         from . import kernels
 
         self._k = kernels
+        self._check = check
+        self.max_attempts = max_attempts
         m, d = shape
         self._m, self._d = int(m), int(d)
         self._mass = np.ascontiguousarray(mass, dtype=np.float64)
@@ -162,7 +194,7 @@ class CompiledDOP853:
         self._K = np.empty((16, n))
         self._F = np.empty((7, n))
         self.f = np.empty(n)
-        self._cnt = np.zeros(3, dtype=np.int64)
+        self._cnt = np.zeros(kernels.N_CNT, dtype=np.int64)
         st = np.zeros(kernels.N_ST)
         self._st = st
         self.t_bound = float(t_bound)
@@ -175,6 +207,7 @@ class CompiledDOP853:
         st[kernels.MAX_STEP] = max_step
         st[kernels.DIRECTION] = direction
         st[kernels.BETA] = beta
+        st[kernels.MAX_ATTEMPTS] = max_attempts
         self._rhs(self.y, self.f)
         if first_step is None:
             def fun(t, y):
@@ -189,7 +222,12 @@ class CompiledDOP853:
         self.t_old = None
         self._has_step = False
 
+    def _before_field(self):
+        if self._check is not None:
+            self._check()
+
     def _rhs(self, y, out):
+        self._before_field()
         self._k.field_flat(y, self._m, self._d, self._mass, self._st[self._k.BETA], self._usa, self._exact, out,
                            *self._work)
         self._cnt[self._k.NFEV] += 1
@@ -212,6 +250,11 @@ class CompiledDOP853:
         return int(self._cnt[self._k.N_REJECTED])
 
     @property
+    def n_attempts(self) -> int:
+        """Step attempts: accepted + rejected (+ one that failed on a non-finite field)."""
+        return int(self._cnt[self._k.N_ATTEMPTS])
+
+    @property
     def step_size(self):
         """Size of the last successful step (None before the first)."""
         return abs(float(self._st[self._k.H_PREVIOUS])) if self._has_step else None
@@ -231,11 +274,13 @@ class CompiledDOP853:
             self._st[k.T] = self.t_bound
             self.status = self.FINISHED
             return None
+        self._before_field()
         code = k.dop853_step(self.y, self._y_old, self.f, self._K, self._ytmp, self._st, self._cnt, self._m, self._d,
                              self._mass, self._usa, self._exact, *self._work)
-        if code != 0:
+        if code != k.STEP_OK:
             self.status = self.FAILED
-            return self.TOO_SMALL_STEP
+            return {k.STEP_TOO_SMALL: self.TOO_SMALL_STEP, k.STEP_NON_FINITE_H: NON_FINITE_STEP,
+                    k.STEP_BUDGET: budget_exhausted(self.max_attempts), k.STEP_NON_FINITE_ERR: NON_FINITE_ERROR}[code]
         self._has_step = True
         self.t_old = float(self._st[k.T_OLD])
         if self.direction * (self.t - self.t_bound) >= 0:
@@ -251,21 +296,26 @@ class CompiledDOP853:
 
             return ConstantDenseOutput(self.t_old, self.t, self.y.copy())
         F = np.empty_like(self._F)
+        self._before_field()
         self._k.dop853_dense(self.y, self._y_old, self.f, self._K, self._ytmp, self._st, self._cnt, self._m, self._d,
                              self._mass, self._usa, self._exact, *self._work, F)
         return _CompiledDense(self._k, self.t_old, self.t, self._y_old.copy(), F)
 
 
 def new_stepper(engine: str, fun, mass, beta: float, model: str, exact: bool, t0: float, y0: np.ndarray,
-                t_bound: float, *, rtol: float, atol: float, first_step=None):
+                t_bound: float, *, rtol: float, atol: float, first_step=None, max_attempts: float = np.inf,
+                check=None):
     """The DOP853 stepper of ``engine`` (``"numpy"``/``"numba"``; resolve ``"auto"`` first) for
     y' = fun(t, y), where fun is the SA/USA field at the normalised rows of y reshaped to
     (len(mass), d): the numpy stepper calls ``fun``, the compiled one evaluates the same field
-    from (mass, beta, model, exact)."""
+    from (mass, beta, model, exact). ``max_attempts``: budget of step attempts (accepted +
+    rejected). ``check``: the compiled stepper calls it before each field evaluation it makes
+    from Python and before each compiled step or dense output (``fun`` does its own checks)."""
     if engine == "numpy":
-        return PredictiveDOP853(fun, t0, y0, t_bound, rtol=rtol, atol=atol, first_step=first_step)
+        return PredictiveDOP853(fun, t0, y0, t_bound, rtol=rtol, atol=atol, first_step=first_step,
+                                max_attempts=max_attempts)
     if engine == "numba":
         m = len(mass)
         return CompiledDOP853((m, len(y0) // m), mass, beta, model, exact, t0, y0, t_bound, rtol=rtol, atol=atol,
-                              first_step=first_step)
+                              first_step=first_step, max_attempts=max_attempts, check=check)
     raise ValueError(f"engine must be 'numpy' or 'numba' here, got {engine!r}")

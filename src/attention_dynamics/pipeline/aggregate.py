@@ -30,7 +30,8 @@ EXTRA_RUN_COLUMNS = {
     "rtol": "relative tolerance of the integrator",
     "atol": "absolute tolerance of the integrator",
     "per_decade": "trajectory samples per decade of time",
-    "max_steps": "most solver steps per simulation (more: status failed)",
+    "max_steps": "most solver step attempts per simulation (more: status failed)",
+    "max_wall_seconds": "wall-clock limit per simulation in seconds (more: status failed)",
     "n_seeds_cell": "number of seeds of the cell (seed indices 0 … n_seeds_cell − 1)",
 }
 
@@ -48,7 +49,7 @@ def _cell_extra(cell: dict) -> dict:
         "r": p["r"] if init == "gaussian" else nan,
         "sigma": p["sigma"] if init == "gaussian" else nan,
         "rtol": p["rtol"], "atol": p["atol"], "per_decade": int(p["per_decade"]),
-        "max_steps": int(p["max_steps"]),
+        "max_steps": int(p["max_steps"]), "max_wall_seconds": float(p["max_wall_seconds"]),
         "n_seeds_cell": int(cell["seeds"]),
     }
 
@@ -67,7 +68,8 @@ def _concat(frames: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
 
 def _coerce(df: pd.DataFrame, name: str) -> pd.DataFrame:
     """Stable dtypes whatever the cells held (an all-empty cell table comes back as object)."""
-    text = {"sweep", "cell_id", "model", "init", "status", "reason", "engine", "cell_path", "group_id", "centres", "masses"}
+    text = {"sweep", "cell_id", "model", "init", "status", "reason", "engine", "cell_path", "group_id", "centres",
+            "masses", "kind", "closed_by", "formation_status"}
     booleans = {"escape_censored", "censored"}
     for col in df.columns:
         if col in text:
