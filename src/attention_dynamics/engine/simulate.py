@@ -18,7 +18,7 @@
    coincident under the flow, so this is exact up to O(δ²) in event times — *unless* a join of
    the cluster is near: single linkage reads a cluster's outermost point, which a collapse moves
    by up to δ/2, and that offset only dies out at the cluster's contraction rate λ. So a cluster
-   whose next join (predicted by the reduced two-cluster ODE) is closer than ln(δ/10⁻¹⁴)/λ is
+   whose next join (predicted by the reduced two-cluster ODE) is closer than ln(δ/10⁻¹²)/λ is
    not collapsed until then (:meth:`_Run.join_imminent`).
 4. **restart** (:meth:`_Run.restart`): the solver restarts at local time 0 after a collapse,
    after an event, and whenever the step size has become small compared with the local time,
@@ -96,8 +96,23 @@ LIFETIME_COLUMNS = {
 
 # collapse guard: a collapse may move a cluster's outermost point by δ/2; the offset dies out as e^{−λt}.
 # A cluster is left uncollapsed while its next join is predicted within ln(δ/_GUARD_FLOOR)/λ.
-_GUARD_FLOOR = 1e-14
+_GUARD_FLOOR = 1e-12
 _GUARD_NEIGHBOURS = 3  # clusters checked per candidate (the nearest ones: join times grow like e^{β(1−cos D)})
+
+
+def _join_time_lower_bound(D: float, theta_c: float, beta: float, m_a: float, m_b: float, n: float,
+                           model: str) -> float:
+    """A lower bound on the two-cluster join time from gap D to θ_c (theory.twocluster), in closed form.
+
+    |Ḋ| ≤ C e^{β(cos D − 1)} sin D with C = (m_a + m_b)/n (USA) or m_b/m_a + m_a/m_b (SA), so the
+    time spent on the last stretch [D − w, D] alone is at least w e^{β(1 − cos(D − w))}/C (sin ≤ 1);
+    w = min(D − θ_c, 1/(β sin D)) keeps the bound within a factor ~e sin D of the leading order.
+    """
+    C = (m_a + m_b) / n if model == "usa" else m_b / m_a + m_a / m_b
+    w = min(D - theta_c, 1.0 / (beta * max(np.sin(D), 1e-300)))
+    if not w > 0:
+        return 0.0
+    return float(w * np.exp(min(beta * (1.0 - np.cos(D - w)), 700.0)) / C)
 
 
 @dataclass
@@ -352,6 +367,8 @@ class _Run:
         self.adj = adj
         self.count, self.labels = components(adj)
         self.cross = self.labels[:, None] != self.labels[None, :]
+        self.imminent = set()  # clusters whose join was found imminent (valid until the next relabel)
+        self.recheck = {}      # cluster -> global time before which its join cannot become imminent
 
     def update_clusters(self, adj) -> bool:
         """Clusters at a step end. Labels can only change if a pair of different clusters came
@@ -398,8 +415,10 @@ class _Run:
         return float(np.min(np.einsum("ij,ij->i", xs[ok], self.caps[0][pc[ok]])) - self.caps[1])
 
     # ----- trajectory and plateaus -------------------------------------------------------
-    def sample(self, xs, t_global):
-        cnt, lab = single_linkage_labels(xs, self.theta_c)
+    def sample(self, xs, t_global, clusters=None):
+        """One trajectory row at global time ``t_global`` (positions ``xs``); ``clusters`` = (count,
+        labels) when they are known to be those of ``xs`` (a step without a join or split)."""
+        cnt, lab = single_linkage_labels(xs, self.theta_c) if clusters is None else clusters
         macro = is_macroscopic(self.cluster_masses(lab, cnt), self.min_mass, self.n_total)
         n_macro = int(macro.sum())
         ang = float("nan")
@@ -510,7 +529,8 @@ class _Run:
                 self.scan(st, t_f, old_labels, old_count)
         elif changed:
             self.scan(st, st.t0, old_labels, old_count)
-        self.sample_step(st)
+        # without a change of the θ_c-components over the step, every sample inside it has the same ones
+        self.sample_step(st, None if changed else (self.count, self.labels))
         return len(self.events) > n_events
 
     def detect_escape(self, st: _Step):
@@ -631,20 +651,29 @@ class _Run:
             self.close_plateau(row["time"], row["kind"])
             self.open_plateau(row["time"], xs, cluster_masses())
 
-    def sample_step(self, st: _Step):
+    def sample_step(self, st: _Step, clusters=None):
         """Trajectory samples inside (t0, t1]."""
         rec = self.rec
         while self.rec_i < rec.size and rec[self.rec_i] - self.t_off <= st.t1:
-            self.sample(st.at(max(rec[self.rec_i] - self.t_off, st.t0)), rec[self.rec_i])
+            self.sample(st.at(max(rec[self.rec_i] - self.t_off, st.t0)), rec[self.rec_i], clusters)
             self.rec_i += 1
 
     # ----- 3. collapse -------------------------------------------------------------------
     def join_imminent(self, c: int, g: np.ndarray) -> bool:
         """Is a join of cluster c with another cluster predicted sooner than the guard time
-        ln(δ/10⁻¹⁴)/λ_c, λ_c the contraction rate of c (USA: m_c/n; SA: m_c/Σ_b m_b e^{β(cos D_cb − 1)})?
+        ln(δ/10⁻¹²)/λ_c, λ_c the contraction rate of c (USA: m_c/n; SA: m_c/Σ_b m_b e^{β(cos D_cb − 1)})?
         The prediction is the reduced two-cluster ODE (theory.twocluster) from the closest-point
-        angle D_cb, which is below the centres' angle, so the prediction errs early (safe side)."""
+        angle D_cb, which is below the centres' angle, so the prediction errs early (safe side).
+
+        Cheap before exact: a "yes" stays valid until the clusters change (gaps only close while
+        the labels stay the same), and a pair whose join time is provably later than the guard time
+        (:func:`_join_time_lower_bound`) needs no quadrature."""
         if self.count < 2:
+            return False
+        if c in self.imminent:
+            return True
+        now = self.t_off + self.solver.t
+        if self.recheck.get(c, -np.inf) > now:
             return False
         in_c = self.labels == c
         best = np.full(self.count, -1.0)
@@ -658,18 +687,27 @@ class _Run:
             kern = np.where(np.isfinite(best), np.exp(self.beta * (np.clip(best, -1.0, 1.0) - 1.0)), 0.0)
             rate = cm[c] / (cm[c] + float(kern @ cm))
         guard = np.log(self.delta / _GUARD_FLOOR) / rate
+        slack = np.inf  # smallest (predicted join time − guard time) over the neighbours checked
         for b in np.argsort(gap)[:_GUARD_NEIGHBOURS]:
             if b == c or not np.isfinite(best[b]):
                 continue
             if gap[b] <= self.theta_c * (1 + 1e-12):
+                self.imminent.add(c)
                 return True
             if gap[b] >= np.pi - 1e-9:
                 continue  # antipodal: no join on any horizon the guard cares about
-            with np.errstate(over="ignore"):  # an astronomically late join is just inf
-                t_join = two_cluster_merge_time(float(gap[b]), self.theta_c, self.beta, float(cm[c]),
-                                                float(cm[b]), self.n_total, self.model)
+            args = (float(gap[b]), self.theta_c, self.beta, float(cm[c]), float(cm[b]), self.n_total, self.model)
+            t_join = _join_time_lower_bound(*args)
             if t_join < guard:
+                with np.errstate(over="ignore"):  # an astronomically late join is just inf
+                    t_join = two_cluster_merge_time(*args)
+            if t_join < guard:
+                self.imminent.add(c)
                 return True
+            slack = min(slack, t_join - guard)
+        # the predicted join comes nearer at most as fast as time passes (the gaps follow the reduced
+        # ODE): half the slack is a safe time before the verdict can change
+        self.recheck[c] = now + 0.5 * slack
         return False
 
     def collapse(self) -> bool:
