@@ -12,6 +12,7 @@ import contextlib
 import errno
 import io as _io
 import json
+import math
 import os
 import re
 import shlex
@@ -32,7 +33,9 @@ import yaml
 from attention_dynamics import cli
 from attention_dynamics.pipeline import cell
 from attention_dynamics.pipeline import io
+from attention_dynamics.pipeline import paths
 from attention_dynamics.pipeline import sweep as sw
+from attention_dynamics.pipeline.config import load_yaml_strict
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "src" / "attention_dynamics"
@@ -606,40 +609,121 @@ DOC = (ROOT / "docs" / "bad_inputs.md").read_text()
 CONFIG_ROWS = re.findall(r"^\| (?P<label>.+?) \| `(?P<example>[^`]+)` \| `(?P<message>config key .+)` \|$", DOC, re.M)
 CLI_ROWS = re.findall(r"^\| (?P<label>.+?) \| `(?P<command>attention-dynamics [^`]+)` \| `(?P<message>.+)` \|$",
                       DOC, re.M)
+GENERATED_ROWS = re.findall(r"^\| (?P<label>.+?) \| `(?P<file>b[\"'].+|\".+)` \| `(?P<message>\"config key .+)` \|$",
+                            DOC, re.M)
+CHECK_CPU_SECONDS = 5.0  # every bad input stops within this much CPU time
 
 
 def test_bad_input_table_covers_the_issue():
-    labels = " / ".join(label for label, _, _ in CONFIG_ROWS)
+    labels = " / ".join(label for label, _, _ in CONFIG_ROWS + GENERATED_ROWS)
     for needed in ["unknown top-level key", "unknown key in a sweep", "integer given as a string", "β = 0",
                    "β < 0", "β = ∞", "β = NaN", "n < k", "d < 2", "cap radius ε = 0", "cap radius ε ≥ 1",
                    "empty grid", "t_max = 0", "t_max = ∞", "sweep name reused", "results folder below a file",
-                   "results folder without write permission"]:
+                   "results folder without write permission",
+                   # issue 15: inputs that hung or crashed the check, or passed it and failed in a job
+                   "alias bomb", "n = k = 20000", "β range with a million values", "masses whose sum overflows",
+                   "sweep name of 300 characters", "sweep name ending in 20 repeats", "results folder with a wildcard",
+                   "results folder name over 255 bytes", "n too large", "per_decade too large", "d too large",
+                   "seeds too many", "emergence n too large", "results folder is the working directory",
+                   "results folder inside `.snakemake`", "results folder in a system folder",
+                   "results folder escaping into a system folder", "results folder holding a symbolic link",
+                   "θ_c so small", "text in a reproduction's β list", "YAML syntax error", "config not UTF-8"]:
         assert needed in labels, needed
-    assert len(CONFIG_ROWS) == DOC.count("\n| ") - DOC.count("\n| bad input") - len(CLI_ROWS)  # every row parsed
-    assert len(CLI_ROWS) >= 5
+    rows = DOC.count("\n| ") - DOC.count("\n| bad input")
+    assert len(CONFIG_ROWS) + len(CLI_ROWS) + len(GENERATED_ROWS) == rows  # every row parsed
+    assert len(CLI_ROWS) >= 5 and len(GENERATED_ROWS) >= 4
 
 
-@pytest.mark.parametrize("label,example,message", CONFIG_ROWS, ids=[r[0] for r in CONFIG_ROWS])
-def test_bad_input_table(tmp_path, monkeypatch, label, example, message):
-    """Each documented bad config stops in load_plan (before any job) with exactly the documented message."""
+def _tree(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+
+
+def _check_stops(tmp_path: Path, monkeypatch, text: bytes, message: str) -> None:
+    """``text`` as a config file stops in load_yaml_strict + load_plan (what Snakemake's start-up and
+    `sweep check` run) with exactly ``message``, within CHECK_CPU_SECONDS, writing nothing."""
     monkeypatch.chdir(tmp_path)
     (tmp_path / "blocker").write_text("a file where a folder should be")
     (tmp_path / "ro").mkdir()
     if "no write permission" in message:
         (tmp_path / "ro").chmod(0o500)
-        monkeypatch.setattr(sw.os, "access", lambda p, mode: False)  # root may write anyway
+        monkeypatch.setattr(paths.os, "access", lambda p, mode: False)  # root may write anyway
     if "Read-only file system" in message:
         def erofs(*args, **kwargs):
             raise OSError(errno.EROFS, "Read-only file system")
 
-        monkeypatch.setattr(sw.tempfile, "mkstemp", erofs)
+        monkeypatch.setattr(paths.tempfile, "mkstemp", erofs)
+    if "symbolic link" in message:
+        (tmp_path / "out" / "logs").mkdir(parents=True)
+        (tmp_path / "elsewhere").mkdir()
+        (tmp_path / "out" / "logs" / "cells").symlink_to(tmp_path / "elsewhere")
     cfg = tmp_path / "config.yaml"
-    cfg.write_text(example + "\n")
+    cfg.write_bytes(text)
+    before = _tree(tmp_path)
+    t0 = time.process_time()
     with pytest.raises(sw.ConfigError) as err:
-        sw.load_plan(yaml.safe_load(example), configfiles=[str(cfg)])
+        sw.load_plan(load_yaml_strict(cfg), configfiles=[str(cfg)])
+    cpu = time.process_time() - t0
     got = str(err.value).replace(str(cfg), "<file>").replace(str(tmp_path), "<cwd>")
-    assert got == message
-    assert not (tmp_path / "results").exists() and not (tmp_path / "out").exists()
+    assert got.replace(str(tmp_path.parent), "<cwd-parent>") == message
+    assert cpu < CHECK_CPU_SECONDS, f"{cpu:.2f} s of CPU"
+    assert _tree(tmp_path) == before  # nothing written
+
+
+@pytest.mark.parametrize("label,example,message", CONFIG_ROWS, ids=[r[0] for r in CONFIG_ROWS])
+def test_bad_input_table(tmp_path, monkeypatch, label, example, message):
+    """Each documented bad config stops in load_plan (before any job) with exactly the documented message."""
+    _check_stops(tmp_path, monkeypatch, (example + "\n").encode(), message)
+
+
+@pytest.mark.parametrize("label,file,message", GENERATED_ROWS, ids=[r[0] for r in GENERATED_ROWS])
+def test_generated_bad_input_table(tmp_path, monkeypatch, label, file, message):
+    """The documented configs that are built by a Python expression (alias bomb, long names, not UTF-8)."""
+    text = eval(file, {"__builtins__": {"range": range}}, {})  # noqa: S307 - the repository's own documentation
+    if isinstance(text, str):
+        text = text.encode()
+    _check_stops(tmp_path, monkeypatch, text, eval(message, {"__builtins__": {}}, {}))  # noqa: S307
+
+
+GOOD = {  # once rejected or failing, now accepted
+    "spacing = 2π, the inclusive bound": "{sweeps: {a: {k: 1, spacing: 6.283185307179586}}}",
+    "min_angle = π, the inclusive bound": "{sweeps: {a: {k: 1, centres: random, min_angle: 3.141592653589793}}}",
+    "a results folder outside the working directory": "{results: ../../tmp/x, sweeps: {a: {}}}",
+    "n = k = 20000 with the limit raised (linear-time circle check)":
+        "{limits: {max_n: 20000}, sweeps: {a: {k: 20000, n: 20000}}}",
+}
+
+
+@pytest.mark.parametrize("label", sorted(GOOD))
+def test_inputs_once_rejected_are_accepted(tmp_path, monkeypatch, label):
+    monkeypatch.chdir(tmp_path)
+    t0 = time.process_time()
+    plan = sw.check_config(yaml.safe_load(GOOD[label]), check_results=False)
+    assert time.process_time() - t0 < CHECK_CPU_SECONDS
+    assert len(plan.cells) == 1
+    if "spacing" in label:
+        assert plan.cells[0].params["spacing"] == 2 * math.pi  # not rounded past the bound
+    if "min_angle" in label:
+        assert plan.cells[0].params["min_angle"] == math.pi
+        cell.validate_cell(plan.cells[0].params)
+    if "outside" in label:
+        assert plan.warnings == [f"results '../../tmp/x' is outside the working directory: the tables go to "
+                                 f"{os.path.realpath(tmp_path / '../../tmp/x')}"]
+
+
+def test_results_folder_in_the_source_checkout_is_refused(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for where in (ROOT, ROOT / "src", ROOT / "config" / "out"):
+        with pytest.raises(sw.ConfigError, match="inside the package's source checkout"):
+            sw.check_config({"results": str(where), "sweeps": {"a": {}}}, check_results=False)
+
+
+def test_engine_rejects_a_number_given_as_text():
+    from attention_dynamics.engine.simulate import simulate
+
+    x = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    for bad in ("10", b"10", True):
+        with pytest.raises(ValueError, match="beta must be a positive number"):
+            simulate(x, beta=bad, t_max=1.0)
 
 
 @pytest.mark.parametrize("label,command,message", CLI_ROWS, ids=[r[0] for r in CLI_ROWS])
