@@ -33,6 +33,7 @@ import yaml
 from attention_dynamics import cli
 from attention_dynamics.pipeline import cell
 from attention_dynamics.pipeline import io
+from attention_dynamics.pipeline import locks
 from attention_dynamics.pipeline import paths
 from attention_dynamics.pipeline import sweep as sw
 from attention_dynamics.pipeline.config import load_yaml_strict
@@ -74,11 +75,11 @@ PLOTS = [f"results/plots/pairs/{k}.png" for k in ("staircase", "clusters", "time
 CELL_TABLES = ["runs", "events", "lifetimes", "trajectories"]
 
 
-def _command(wd: Path, targets) -> list[str]:
+def _command(wd: Path, targets, config: str = "sweep.yaml") -> list[str]:
     """`snakemake <targets> --configfile sweep.yaml --cores 2`, the workflow of this checkout run in ``wd``
     (its default profile applies: rerun-incomplete, keep-going, ...)."""
     return [sys.executable, "-m", "snakemake", *targets, "-s", str(ROOT / "Snakefile"), "--directory", str(wd),
-            "--configfile", str(wd / "sweep.yaml"), "--cores", "2"]
+            "--configfile", str(wd / config), "--cores", "2"]
 
 
 def _env():
@@ -188,6 +189,7 @@ def interrupted(tmp_path_factory, reference):
         "finished": _finished_cells(wd),
         "marked": _incomplete_paths(wd),
         "locks": sorted(p.name for p in (wd / ".snakemake" / "locks").glob("*")),
+        "records": [json.loads(p.read_text()) for p in (wd / ".snakemake" / locks.RUNS_DIR).glob("*.json")],
         "log": log.read_text(),
     }
     state["mtimes"] = _mtimes(wd, state["finished"])
@@ -206,7 +208,9 @@ def interrupted(tmp_path_factory, reference):
 
 def test_kill_left_a_stale_lock_and_cut_off_jobs(interrupted):
     """The scenario is the one a user meets: a lock left behind, a job cut off mid-way."""
-    assert {"0.input.lock", "0.output.lock", io.OWNER_FILE} <= set(interrupted["locks"]), interrupted["locks"]
+    assert {"0.input.lock", "0.output.lock"} <= set(interrupted["locks"]), interrupted["locks"]
+    [record] = interrupted["records"]  # the killed run's owner record, written before its lock
+    assert record["executing"] and record["results"] == str(interrupted["wd"] / "results")
     assert len(interrupted["finished"]) >= 1
     assert interrupted["marked"], "no job was running when snakemake was killed"
     assert len(interrupted["finished"]) < len(PLAN.cells)
@@ -220,6 +224,7 @@ def test_restart_with_the_same_command_completes(interrupted):
     assert "LockException" not in text and "IncompleteFilesException" not in text
     wd = interrupted["wd"]
     assert not (wd / ".snakemake" / "locks").exists() or not list((wd / ".snakemake" / "locks").glob("*.lock"))
+    assert not list((wd / ".snakemake" / locks.RUNS_DIR).glob("*.json"))  # the dead run's record, and ours
 
 
 def test_finished_cells_are_not_recomputed(interrupted):
@@ -261,6 +266,100 @@ def test_reference_run_leaves_no_temporary_files(reference):
     assert _hidden_files(reference / "results") == []
     for p in (reference / "results").rglob("*.parquet"):
         assert p.stat().st_mode & 0o777 == 0o666 & ~_umask(), p  # readable like any new file
+
+
+# ---------------------------------------------------------------------------------------------
+# runs sharing a working directory (issue 15, item 1)
+# ---------------------------------------------------------------------------------------------
+def _lock_owners(wd: Path) -> dict[str, str]:
+    """Lock file -> the results folder of its first path."""
+    d = wd / ".snakemake" / "locks"
+    return {p.name: p.read_text().split("/", 1)[0] for p in sorted(d.glob("*.lock"))} if d.is_dir() else {}
+
+
+def _start(wd: Path, name: str, targets, log: Path) -> subprocess.Popen:
+    cmd = _command(wd, targets, f"{name}.yaml")
+    with open(log, "w") as fh:
+        return subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, cwd=wd, env=_env(), start_new_session=True)
+
+
+def _wait(cond, proc, log: Path, what: str, timeout: float = 300.0):
+    t0 = time.perf_counter()
+    while not cond():
+        assert proc.poll() is None, f"ended before {what}:\n{log.read_text()[-3000:]}"
+        assert time.perf_counter() - t0 < timeout, f"no {what} after {timeout} s:\n{log.read_text()[-3000:]}"
+        time.sleep(0.01)
+
+
+def _concurrent_runs(wd: Path, reference: Path, *, kill_before_onstart: bool, others: bool) -> None:
+    """Run A on results; frozen mid-job (SIGSTOP), run B on resultsB is started and killed (SIGKILL) —
+    right after Snakemake wrote its lock (before onstart) or once a job ran —, A's command is typed again,
+    and (``others``) a run C on resultsC finishes normally (Snakemake's clean-up used to delete every
+    lock) and someone types --unlock and A's command once more. A's lock files and A itself
+    must survive all of it and A's tables must equal those of a clean run (``reference``)."""
+    for name in ("results", "resultsB", "resultsC"):
+        (wd / f"{name}.yaml").write_text(SWEEP.replace("results: results", f"results: {name}"))
+    a = _start(wd, "results", TARGETS, wd / "A.log")
+    try:
+        _wait(lambda: "rule simulate_cell" in (wd / "A.log").read_text(), a, wd / "A.log", "a job of A")
+        os.killpg(a.pid, signal.SIGSTOP)  # A holds its lock, mid-job, for as long as this takes
+        a_locks = _lock_owners(wd)
+        assert set(a_locks.values()) == {"results"} and len(a_locks) == 2, a_locks
+        b = _start(wd, "resultsB", [t.replace("results/", "resultsB/") for t in TARGETS], wd / "B.log")
+        try:
+            if kill_before_onstart:
+                _wait(lambda: "resultsB" in _lock_owners(wd).values(), b, wd / "B.log", "B's lock")
+            else:
+                _wait(lambda: "rule simulate_cell" in (wd / "B.log").read_text(), b, wd / "B.log", "a job of B")
+        finally:
+            os.killpg(b.pid, signal.SIGKILL)
+            b.wait()
+        assert "resultsB" in _lock_owners(wd).values()  # B's lock is left behind
+
+        again = subprocess.run(_command(wd, TARGETS, "results.yaml"),
+                               capture_output=True, text=True, cwd=wd, env=_env(), timeout=300)
+        text = again.stdout + again.stderr
+        assert again.returncode != 0, text[-3000:]
+        assert "removed the lock left by a Snakemake run that was killed" in text and "resultsB" in text, text[-3000:]
+        assert f"another Snakemake run is writing to results (pid {a.pid}" in text, text[-3000:]
+        assert "LockException" in text and "rule simulate_cell" not in text, text[-3000:]
+        assert _lock_owners(wd) == a_locks  # B's lock removed, A's kept
+
+        if others:
+            one_cell = "resultsC" + PLAN.cell_dir(PLAN.cells[0])[len("results"):] + "/runs.parquet"
+            c = subprocess.run(_command(wd, [one_cell], "resultsC.yaml"), capture_output=True, text=True, cwd=wd,
+                               env=_env(), timeout=300)
+            assert c.returncode == 0, (c.stdout + c.stderr)[-3000:]
+            assert _lock_owners(wd) == a_locks  # C removed its own lock files only
+
+            u = subprocess.run(_command(wd, ["--unlock"], "results.yaml"), capture_output=True, text=True, cwd=wd,
+                               env=_env(), timeout=300)
+            assert u.returncode == 0 and _lock_owners(wd) == {}, u.stderr[-3000:]
+            again = subprocess.run(_command(wd, TARGETS, "results.yaml"),
+                                   capture_output=True, text=True, cwd=wd, env=_env(), timeout=300)
+            text = again.stdout + again.stderr
+            assert again.returncode != 0 and "ResultsInUse" in text, text[-3000:]
+            assert "rule simulate_cell" not in text  # stopped at onstart, before any job
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(a.pid, signal.SIGCONT)
+    assert a.wait(timeout=600) == 0, (wd / "A.log").read_text()[-3000:]
+    for name in TABLES:
+        pd.testing.assert_frame_equal(_read(wd / "results" / "tables" / f"{name}.parquet"),
+                                      _read(reference / "results" / "tables" / f"{name}.parquet"),
+                                      check_exact=True, obj=name)
+    assert _lock_owners(wd) == {} and not list((wd / ".snakemake" / locks.RUNS_DIR).glob("*.json"))
+
+
+def test_a_live_runs_lock_survives_other_runs(tmp_path, reference):
+    _concurrent_runs(tmp_path, reference, kill_before_onstart=True, others=False)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("repeat", range(5))
+def test_a_live_runs_lock_survives_other_runs_repeated(tmp_path, reference, repeat):
+    """The scenario 5 times, B killed before and after onstart in turn, with C and --unlock meanwhile."""
+    _concurrent_runs(tmp_path, reference, kill_before_onstart=repeat % 2 == 0, others=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -555,51 +654,116 @@ def test_reproduction_rules_stage_their_figures():
 # ---------------------------------------------------------------------------------------------
 # stale Snakemake locks
 # ---------------------------------------------------------------------------------------------
-def _locked(folder: Path, **owner) -> Path:
-    locks = folder / ".snakemake" / "locks"
-    locks.mkdir(parents=True)
-    (locks / "0.input.lock").write_text("results/a\n")
-    (locks / "0.output.lock").write_text("results/b\n")
-    if owner:
-        (locks / io.OWNER_FILE).write_text(json.dumps(owner))
-    return locks
+def _run_record(folder: Path, results: str, pid: int, **fields) -> Path:
+    """An owner record as locks.register_run writes it, for process ``pid``."""
+    rec = {"host": socket.gethostname(), "pid": pid, "start": locks._proc_start(pid), "boot_id": locks._boot_id(),
+           "results": str(folder / results), "executing": True, **fields}
+    path = folder / ".snakemake" / locks.RUNS_DIR / f"{rec['host']}-{pid}-{rec['start'] or 0}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(rec))
+    return path
 
 
-def test_record_lock_owner(tmp_path):
-    path = io.record_lock_owner(tmp_path / ".snakemake")
-    owner = json.loads(path.read_text())
-    assert owner["pid"] == os.getpid() and owner["host"] == socket.gethostname()
-    assert io.clear_stale_lock(tmp_path / ".snakemake") is None and path.exists()  # our own lock: kept
+def _lock(folder: Path, i: int, results: str) -> list[Path]:
+    """Lock files as Snakemake writes them: <i>.input.lock and <i>.output.lock, one path a line."""
+    d = folder / ".snakemake" / "locks"
+    d.mkdir(parents=True, exist_ok=True)
+    out = []
+    for kind in ("input", "output"):
+        f = d / f"{i}.{kind}.lock"
+        f.write_text(f"{results}/cells/a/{kind}.parquet\n{results}/tables/runs.parquet\n")
+        out.append(f)
+    return out
+
+
+def test_register_run_writes_a_record_before_any_lock(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = locks.register_run("results")
+    rec = json.loads(path.read_text())
+    assert rec["pid"] == os.getpid() and rec["host"] == socket.gethostname() and not rec["executing"]
+    assert rec["results"] == str(tmp_path / "results")
+    assert path.absolute().parent == tmp_path / ".snakemake" / "attention_dynamics" / "runs"
+    own = _lock(tmp_path, 0, "results")
+    assert locks.clear_stale_locks() == [] and all(f.exists() for f in own)  # our own lock: kept
+    assert locks.runs_writing("results") == []  # we are not "another" run
+    locks.claim_results("results")
+    assert json.loads(path.read_text())["executing"]
 
 
 @pytest.mark.parametrize("case", ["dead", "reused", "rebooted"])
-def test_lock_of_a_dead_run_is_removed(tmp_path, case):
+def test_lock_of_a_dead_run_is_removed(tmp_path, monkeypatch, case):
+    monkeypatch.chdir(tmp_path)
     pid = _dead_pid() if case == "dead" else os.getppid()
-    owner = {"host": socket.gethostname(), "pid": pid, "start": io._proc_start(pid), "boot_id": io._boot_id()}
+    fields = {}
     if case == "reused":
-        if not owner["start"]:
+        if not locks._proc_start(pid):
             pytest.skip("no /proc: pid reuse cannot be detected")
-        owner["start"] = "1"
+        fields["start"] = "1"
     if case == "rebooted":
-        if not owner["boot_id"]:
+        if not locks._boot_id():
             pytest.skip("no boot id on this system")
-        owner["boot_id"] = "another-boot"
-    locks = _locked(tmp_path, **owner)
-    msg = io.clear_stale_lock(tmp_path / ".snakemake")
-    assert msg and f"pid {pid}" in msg
-    assert list(locks.iterdir()) == []
+        fields["boot_id"] = "another-boot"
+    record = _run_record(tmp_path, "results", pid, **fields)
+    stale = _lock(tmp_path, 0, "results")
+    msgs = locks.clear_stale_locks()
+    assert len(msgs) == 1 and f"pid {pid}" in msgs[0] and "0.input.lock, 0.output.lock" in msgs[0]
+    assert not any(f.exists() for f in stale) and not record.exists()
 
 
-@pytest.mark.parametrize("case", ["alive", "other_host", "no_owner", "garbled"])
-def test_lock_of_a_live_or_unknown_run_is_kept(tmp_path, case):
-    pid = os.getppid()
-    owner = {"alive": {"host": socket.gethostname(), "pid": pid, "start": io._proc_start(pid)},
-             "other_host": {"host": "elsewhere", "pid": _dead_pid()},
-             "no_owner": {}, "garbled": {"host": socket.gethostname()}}[case]
-    locks = _locked(tmp_path, **owner)
-    before = sorted(p.name for p in locks.iterdir())
-    assert io.clear_stale_lock(tmp_path / ".snakemake") is None
-    assert sorted(p.name for p in locks.iterdir()) == before
+@pytest.mark.parametrize("case", ["alive", "other_host", "no_owner", "garbled", "a_live_run_shares_the_folder"])
+def test_lock_of_a_live_or_unknown_run_is_kept(tmp_path, monkeypatch, case):
+    monkeypatch.chdir(tmp_path)
+    if case == "alive":
+        _run_record(tmp_path, "results", os.getppid())
+    elif case == "other_host":
+        _run_record(tmp_path, "results", _dead_pid(), host="elsewhere")
+    elif case == "garbled":
+        (tmp_path / ".snakemake" / locks.RUNS_DIR).mkdir(parents=True)
+        (tmp_path / ".snakemake" / locks.RUNS_DIR / "x.json").write_text('{"host": "')
+    elif case == "a_live_run_shares_the_folder":  # a dead and a live run both claim it: not provably stale
+        _run_record(tmp_path, "results", _dead_pid())
+        _run_record(tmp_path, "results/sub", os.getppid())
+    kept = _lock(tmp_path, 0, "results/sub" if case == "a_live_run_shares_the_folder" else "results")
+    assert locks.clear_stale_locks() == []
+    assert all(f.exists() for f in kept)
+
+
+def test_only_the_dead_runs_lock_goes_when_runs_share_the_working_directory(tmp_path, monkeypatch):
+    """The issue-15 report: run A (alive) on results, run B (killed) on resultsB in one folder."""
+    monkeypatch.chdir(tmp_path)
+    _run_record(tmp_path, "results", os.getppid())
+    dead = _run_record(tmp_path, "resultsB", _dead_pid())
+    a, b = _lock(tmp_path, 0, "results"), _lock(tmp_path, 1, "resultsB")
+    msgs = locks.clear_stale_locks()
+    assert len(msgs) == 1 and "resultsB" in msgs[0] and "1.input.lock, 1.output.lock" in msgs[0]
+    assert all(f.exists() for f in a) and not any(f.exists() for f in b) and not dead.exists()
+    # and a new run on results is told that A writes there, and stopped at onstart
+    locks.register_run("results")
+    assert [r["pid"] for r in locks.runs_writing("results")] == [os.getppid()]
+    assert [r["pid"] for r in locks.runs_writing("results/cells")] == [os.getppid()]  # nested folders overlap
+    assert locks.runs_writing("resultsB") == []
+    with pytest.raises(locks.ResultsInUse, match=f"pid {os.getppid()}.*do not use --unlock"):
+        locks.claim_results("results")
+
+
+def test_a_finishing_run_removes_only_its_own_lock_files(tmp_path, monkeypatch):
+    """Snakemake's own _delete_locks removes the whole locks folder (other live runs' locks too)."""
+    from snakemake.persistence.file import FilePersistence
+
+    monkeypatch.chdir(tmp_path)
+    for name in ("_delete_locks", "cleanup_locks", "_attention_dynamics_own_locks"):
+        if name in vars(FilePersistence):
+            monkeypatch.setattr(FilePersistence, name, vars(FilePersistence)[name])  # restored afterwards
+    other = _lock(tmp_path, 0, "results")
+    persistence = FilePersistence(path=tmp_path / ".snakemake")
+    persistence._write_locks("input", ["resultsB/x"])
+    persistence._write_locks("output", ["resultsB/y"])
+    assert locks.keep_other_runs_locks()
+    persistence.unlock()  # what Snakemake does when a run ends
+    assert all(f.exists() for f in other)
+    assert sorted(p.name for p in (tmp_path / ".snakemake" / "locks").iterdir()) == ["0.input.lock", "0.output.lock"]
+    persistence.cleanup_locks()  # snakemake --unlock: every lock
+    assert not (tmp_path / ".snakemake" / "locks").exists()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -18,15 +18,7 @@ The helpers are :func:`atomic_path` (context manager for any writer), :func:`wri
 and :func:`atomic_savefig`. ``tests/test_reliability.py`` checks that the package writes
 files only through them.
 
-Stale Snakemake locks
----------------------
-Snakemake locks its working directory (``.snakemake/locks/``) while it runs; a run killed
-with SIGKILL (or by the OOM killer, a closed SSH session, a power loss) leaves the lock
-behind and the next ``snakemake`` stops with "Directory cannot be locked ... --unlock".
-The Snakefile records which process owns the lock (:func:`record_lock_owner`, at
-``onstart``) and, at start-up, removes a lock whose owner is provably gone: same host,
-and that process no longer exists (:func:`clear_stale_lock`). A lock held by a live
-process, by a process on another host, or without an owner record is left alone.
+Snakemake's locks and which run owns them: :mod:`attention_dynamics.pipeline.locks`.
 """
 from __future__ import annotations
 
@@ -47,8 +39,7 @@ import pyarrow.parquet as pq
 
 __all__ = [
     "write_table", "write_tables", "read_provenance", "provenance", "git_commit", "atomic_path",
-    "atomic_write_text", "atomic_savefig", "temp_name", "is_stale_temp", "remove_stale_temps",
-    "record_lock_owner", "clear_stale_lock", "STALE_TEMP_SECONDS",
+    "atomic_write_text", "atomic_savefig", "temp_name", "is_stale_temp", "remove_stale_temps", "STALE_TEMP_SECONDS",
 ]
 
 # a temporary file not modified for this long is abandoned whatever its host (a write never
@@ -278,73 +269,3 @@ def read_provenance(path: str | os.PathLike) -> dict[str, str]:
     md = pq.read_schema(path).metadata or {}
     return {k.decode(): v.decode() for k, v in md.items() if k != b"pandas"}
 
-
-# --------------------------------------------------------------------------------------
-# stale Snakemake locks
-# --------------------------------------------------------------------------------------
-OWNER_FILE = "attention_dynamics_owner.json"
-
-
-def _proc_start(pid: int) -> str:
-    """Start time of process ``pid`` (clock ticks since boot, from /proc), or "" if unknown."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return ""
-    return stat.rsplit(")", 1)[1].split()[19]  # field 22 (starttime), after "pid (comm)"
-
-
-def _boot_id() -> str:
-    try:
-        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-    except OSError:
-        return ""
-
-
-def record_lock_owner(snakemake_dir: str | os.PathLike = ".snakemake") -> Path:
-    """Record this process as the owner of the Snakemake lock (called at ``onstart``).
-
-    Written inside ``.snakemake/locks/``, which Snakemake deletes when the run ends.
-    """
-    pid = os.getpid()
-    owner = {"host": socket.gethostname(), "pid": pid, "start": _proc_start(pid), "boot_id": _boot_id(),
-             "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
-    path = Path(snakemake_dir) / "locks" / OWNER_FILE
-    atomic_write_text(json.dumps(owner), path)
-    return path
-
-
-def clear_stale_lock(snakemake_dir: str | os.PathLike = ".snakemake") -> str | None:
-    """Remove the Snakemake lock of a run that no longer exists; returns what was done, or None.
-
-    The lock is removed only if its owner record (:func:`record_lock_owner`) names this host
-    and a process that is gone: it no longer exists, has another start time (pid reused),
-    or the machine has rebooted since. Anything else is left to Snakemake's own lock check.
-    """
-    locks = Path(snakemake_dir) / "locks"
-    lock_files = sorted(locks.glob("*.lock")) if locks.is_dir() else []
-    owner_path = locks / OWNER_FILE
-    if not owner_path.exists():
-        return None
-    try:
-        owner = json.loads(owner_path.read_text())
-        pid = int(owner["pid"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    if owner.get("host") != socket.gethostname():
-        return None
-    rebooted = bool(owner.get("boot_id")) and owner.get("boot_id") != _boot_id()
-    if not rebooted and pid == os.getpid():
-        return None
-    gone = rebooted or not _pid_alive(pid) or (bool(owner.get("start")) and _proc_start(pid) not in ("",
-                                                                                                    owner["start"]))
-    if not gone:
-        return None
-    for f in [*lock_files, owner_path]:
-        with contextlib.suppress(FileNotFoundError):
-            f.unlink()
-    if not lock_files:
-        return None
-    why = "the machine has rebooted since" if rebooted else "that process no longer exists"
-    return (f"removed the lock left by a Snakemake run that was killed (pid {pid} on {owner.get('host')}, "
-            f"started {owner.get('created_utc', '?')}; {why}); jobs it left unfinished are re-run")
