@@ -45,10 +45,11 @@ TEST_TARGETS = sweep_targets(TEST_PLAN)
 
 @pytest.fixture(scope="module")
 def test_run(tmp_path_factory):
+    """config/test.yaml run to the end (rule all: the sweep's tables and plots, the reproductions, the summary)."""
     wd = tmp_path_factory.mktemp("wf")
     t0 = time.perf_counter()
     out = snakemake(wd, "--configfile", str(ROOT / "config" / "test.yaml"), "--cores", "2",
-                    "--scheduler", "greedy", targets=TEST_TARGETS)
+                    "--scheduler", "greedy")
     elapsed = time.perf_counter() - t0
     assert out.returncode == 0, out.stderr[-5000:]
     return wd, TEST_PLAN, elapsed, out
@@ -173,6 +174,48 @@ def test_rerun_does_nothing(test_run):
     out = snakemake(wd, "-n", "--configfile", str(ROOT / "config" / "test.yaml"), targets=TEST_TARGETS)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "Nothing to be done" in out.stdout + out.stderr, (out.stdout + out.stderr)[-3000:]
+
+
+def _dry_run_jobs(wd: Path, cfg: dict) -> dict[str, int]:
+    """Jobs per rule that `snakemake -n` plans for ``cfg`` in ``wd`` (empty: nothing to be done)."""
+    path = wd / "changed.yaml"
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    out = snakemake(wd, "-n", "--configfile", str(path), "--quiet", "rules")
+    text = out.stdout + out.stderr
+    assert out.returncode == 0, text[-3000:]
+    jobs = {rule: int(n) for rule, n in re.findall(r"^(\w+)\s+(\d+)\s*$", text, re.M) if rule != "total"}
+    assert jobs or "Nothing to be done" in text, text[-3000:]
+    return jobs
+
+
+def _changed(**edits) -> dict:
+    cfg = yaml.safe_load((ROOT / "config" / "test.yaml").read_text())
+    for dotted, value in edits.items():
+        *parents, last = dotted.split("__")
+        node = cfg
+        for k in parents:
+            node = node[k]
+        node[last] = value
+    return cfg
+
+
+def test_reruns_are_minimal(test_run):
+    """Each rule's params carry only the config it depends on (issue 15, item 2): a description never
+    re-runs anything; a new β runs the new cells and what reads all cells; a reproduction setting
+    re-runs that reproduction (and the summary) only."""
+    wd, plan, _, _ = test_run
+    assert _dry_run_jobs(wd, _changed(sweeps__pairs__description="edited", sweeps__staircase__description="")) == {}
+    assert _dry_run_jobs(wd, _changed(sweeps__pairs__beta=[8, 10, 12, 14])) == {
+        "simulate_cell": 2, "aggregate": 1, "fits": 1, "plots": len(plan.sweeps), "summary": 1, "all": 1}
+    assert _dry_run_jobs(wd, _changed(limits={"max_cells": 100})) == {}
+    assert _dry_run_jobs(wd, _changed(reproductions__phase_diagram__n_times=9)) == {
+        "phase_diagram": 1, "summary": 1, "all": 1}
+    repro = yaml.safe_load((ROOT / "config" / "test.yaml").read_text())["reproductions"]
+    emergence = dict(repro["emergence"], betas=[*repro["emergence"]["betas"], 15])
+    assert _dry_run_jobs(wd, _changed(reproductions__emergence=emergence)) == {
+        "emergence_cell": 1, "emergence": 1, "summary": 1, "all": 1}
+    assert _dry_run_jobs(wd, _changed(reproductions__staircase__record_every=40)) == {
+        "staircase_authors": 1, "summary": 1, "all": 1}
 
 
 def test_report_has_every_plot(test_run):

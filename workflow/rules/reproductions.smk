@@ -7,6 +7,7 @@ import json as _json
 import os
 
 from attention_dynamics.reproductions import emergence_cells as _emergence_cells
+from attention_dynamics.reproductions import job_config as _job_config
 from attention_dynamics.reproductions import reproductions_config as _reproductions_config
 
 REPRO = _reproductions_config(config.get("reproductions"))
@@ -33,8 +34,7 @@ rule staircase_authors:
         png=_repro_report("staircase_authors", "png", "staircase_authors.rst", "GKPR24 staircase"),
         pdf=_repro_report("staircase_authors", "pdf", "staircase_authors.rst", "GKPR24 staircase"),
     params:
-        cfg=REPRO_JSON,
-        config_hash=PLAN.hash,
+        cfg=_job_config(REPRO, "staircase"),
         png=_staged(f"{R}/plots/reproductions/staircase_authors.png"),
         pdf=_staged(f"{R}/plots/reproductions/staircase_authors.pdf"),
     conda:
@@ -49,7 +49,7 @@ rule staircase_authors:
         runtime=10,
     shell:
         "MPLBACKEND=Agg python -m attention_dynamics.reproductions --config {params.cfg:q}"
-        " --config-hash {params.config_hash} staircase --steps {output.steps:q} --curves {output.curves:q}"
+        " staircase --steps {output.steps:q} --curves {output.curves:q}"
         " --plot {params.png:q} {params.pdf:q} > {log:q} 2>&1"
         " && mv -f {params.png:q} {output.png:q} && mv -f {params.pdf:q} {output.pdf:q}"
 
@@ -58,8 +58,7 @@ rule emergence_cell:
     output:
         f"{R}/reproductions/emergence/d{{rd}}/n{{rn}}/beta{{rbeta}}.parquet",
     params:
-        cfg=REPRO_JSON,
-        config_hash=PLAN.hash,
+        cfg=lambda w: _job_config(REPRO, "emergence", d=[int(w.rd)], n=[int(w.rn)], betas=[float(w.rbeta)]),
         base_seed=PLAN.config["base_seed"],
     conda:
         f"../{ENV}"
@@ -75,7 +74,7 @@ rule emergence_cell:
         runtime=lambda w: 5 + REPRO_SEEDS * int(2 + 5e-5 * int(w.rn) if int(w.rd) == 2
                                                 else 8 * (int(w.rn) / 2000) ** 2) // 60,
     shell:
-        "python -m attention_dynamics.reproductions --config {params.cfg:q} --config-hash {params.config_hash}"
+        "python -m attention_dynamics.reproductions --config {params.cfg:q}"
         " emergence --d {wildcards.rd} --n {wildcards.rn} --beta {wildcards.rbeta} --base-seed {params.base_seed}"
         " --out {output:q} > {log:q} 2>&1"
 
@@ -88,8 +87,7 @@ rule emergence:
         png=_repro_report("emergence", "png", "emergence.rst", "BPA24 emergence"),
         pdf=_repro_report("emergence", "pdf", "emergence.rst", "BPA24 emergence"),
     params:
-        cfg=REPRO_JSON,
-        config_hash=PLAN.hash,
+        cfg=_job_config(REPRO, "emergence"),
         png=_staged(f"{R}/plots/reproductions/emergence.png"),
         pdf=_staged(f"{R}/plots/reproductions/emergence.pdf"),
     conda:
@@ -104,7 +102,7 @@ rule emergence:
         runtime=10,
     shell:
         "MPLBACKEND=Agg python -m attention_dynamics.reproductions --config {params.cfg:q}"
-        " --config-hash {params.config_hash} emergence-aggregate --inputs {input:q} --out {output.table:q}"
+        " emergence-aggregate --inputs {input:q} --out {output.table:q}"
         " --plot {params.png:q} {params.pdf:q} > {log:q} 2>&1"
         " && mv -f {params.png:q} {output.png:q} && mv -f {params.pdf:q} {output.pdf:q}"
 
@@ -115,8 +113,7 @@ rule phase_diagram:
         png=_repro_report("phase_diagram", "png", "phase_diagram.rst", "GLPR23 phase diagram"),
         pdf=_repro_report("phase_diagram", "pdf", "phase_diagram.rst", "GLPR23 phase diagram"),
     params:
-        cfg=REPRO_JSON,
-        config_hash=PLAN.hash,
+        cfg=_job_config(REPRO, "phase_diagram"),
         base_seed=PLAN.config["base_seed"],
         png=_staged(f"{R}/plots/reproductions/phase_diagram.png"),
         pdf=_staged(f"{R}/plots/reproductions/phase_diagram.pdf"),
@@ -133,7 +130,7 @@ rule phase_diagram:
         runtime=lambda w: 5 + len(REPRO["phase_diagram"]["betas"]) * int(REPRO["phase_diagram"]["n_systems"]) // 300,
     shell:
         "MPLBACKEND=Agg python -m attention_dynamics.reproductions --config {params.cfg:q}"
-        " --config-hash {params.config_hash} phase --base-seed {params.base_seed} --out {output.table:q}"
+        " phase --base-seed {params.base_seed} --out {output.table:q}"
         " --plot {params.png:q} {params.pdf:q} > {log:q} 2>&1"
         " && mv -f {params.png:q} {output.png:q} && mv -f {params.pdf:q} {output.pdf:q}"
 

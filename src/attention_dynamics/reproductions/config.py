@@ -1,12 +1,14 @@
 """The ``reproductions:`` config section: defaults, checks, JSON schema and the emergence jobs."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
 from .emergence import _SOLVERS
 from .staircase import AUTHORS_BETAS
 
-__all__ = ["REPRODUCTIONS_DEFAULTS", "reproductions_config", "reproductions_schema", "emergence_cells"]
+__all__ = ["REPRODUCTIONS_DEFAULTS", "reproductions_config", "reproductions_schema", "emergence_cells", "job_config"]
 
 REPRODUCTIONS_DEFAULTS: dict = {
     "staircase": {"betas": list(AUTHORS_BETAS), "lr": 1e-5, "logtime": True, "record_every": 10},
@@ -238,3 +240,11 @@ def emergence_cells(cfg: dict) -> list[dict]:
     return [dict(d=d, n=n, beta=b, path=f"d{d}/n{n}/beta{format_value(b)}")
             for d in em["d"] for n in em["n"][d] for b in em["betas"]]
 
+
+
+def job_config(repro: dict, part: str, **narrow) -> str:
+    """JSON of the one part of the checked ``reproductions`` section (:func:`reproductions_config`)
+    that a job needs, ``narrow`` replacing some of its settings (an emergence job's own d, n and β).
+    A rule passes it as a param, so Snakemake's params trigger re-runs a job only when its own
+    settings change (not when another part, another β or a sweep changes)."""
+    return json.dumps({part: {**repro[part], **narrow}}, sort_keys=True)
