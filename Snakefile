@@ -14,6 +14,7 @@ import sys
 from snakemake.logging import logger
 from snakemake.utils import min_version, validate
 
+from attention_dynamics.pipeline import integrity as adintegrity
 from attention_dynamics.pipeline import io as adio
 from attention_dynamics.pipeline import locks as adlocks
 from attention_dynamics.pipeline import sweep as sw
@@ -61,9 +62,14 @@ logger.info(PLAN.summary())
 R = PLAN.results  # results folder
 if _MAIN:
     adlocks.register_run(R, ".snakemake")
-    for _other in adlocks.runs_writing(R, ".snakemake"):
+    _others = adlocks.runs_writing(R, ".snakemake")
+    for _other in _others:
         logger.warning(f"another Snakemake run is writing to {R} ({adlocks.describe(_other)}): this run will "
                        "stop before any job; wait until that run has finished (do not use --unlock)")
+    # every table is checked against its checksum; a damaged one is deleted, so this run recomputes
+    # it (attention_dynamics.pipeline.integrity; skipped while another run writes there)
+    for _damaged in [] if _others else adintegrity.remove_damaged(R):
+        logger.warning(_damaged)
 # Jobs call `python -m attention_dynamics...`: make that the interpreter running snakemake
 # (it has the package), also when the environment was not activated.
 PY = sys.executable

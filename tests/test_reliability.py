@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import yaml
@@ -363,6 +364,126 @@ def test_a_live_runs_lock_survives_other_runs_repeated(tmp_path, reference, repe
 
 
 # ---------------------------------------------------------------------------------------------
+# damaged tables (issue 15, item 4)
+# ---------------------------------------------------------------------------------------------
+def _silent_flip(path: Path) -> int:
+    """Flip one bit of ``path`` where Parquet still reads the file but a value changes (the reported
+    case), keeping the mtime; returns the byte offset."""
+    data = path.read_bytes()
+    before = pq.read_table(path).to_pandas()
+    stat = path.stat()
+    for offset in range(4, len(data) // 2):
+        for bit in (0, 3):
+            flipped = bytearray(data)
+            flipped[offset] ^= 1 << bit
+            path.write_bytes(flipped)
+            try:
+                after = pq.read_table(path).to_pandas()
+            except Exception:  # noqa: BLE001 - a flip that breaks the file is not the silent case
+                continue
+            if after.shape == before.shape and not after.equals(before):
+                os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+                return offset
+    raise AssertionError("no silent bit flip found")
+
+
+def _truncate(path: Path, keep_mtime: bool) -> None:
+    stat = path.stat()
+    path.write_bytes(path.read_bytes()[: stat.st_size // 2])
+    if keep_mtime:
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+
+def test_damaged_tables_are_found_and_recomputed_by_the_plain_rerun(tmp_path, reference):
+    """Truncated (newer or unchanged mtime) and bit-flipped (unchanged mtime) cell and aggregated
+    tables: `attention-dynamics verify` names them, the plain re-run deletes and recomputes them,
+    and the tables equal a clean run's."""
+    import shutil
+
+    wd = tmp_path / "damaged"
+    shutil.copytree(reference, wd, symlinks=True)
+    cells = [_cell_dir(wd, c) for c in PLAN.cells]
+    damaged = {
+        cells[0] / "trajectories.parquet": lambda p: _truncate(p, keep_mtime=False),   # newer mtime
+        cells[1] / "runs.parquet": _silent_flip,                                      # values change, same mtime
+        wd / "results" / "tables" / "events.parquet": lambda p: _truncate(p, keep_mtime=True),
+        wd / "results" / "tables" / "fits.parquet": _silent_flip,
+    }
+    for path, damage in damaged.items():
+        damage(path)
+    out = subprocess.run([sys.executable, "-m", "attention_dynamics", "verify", str(wd / "results")],
+                         capture_output=True, text=True, cwd=wd)
+    assert out.returncode == 1, out.stdout + out.stderr
+    listed = {Path(line.split()[1].rstrip(":")) for line in out.stdout.splitlines() if line.startswith("DAMAGED")}
+    assert listed == set(damaged), out.stdout
+    assert f"{4 * len(PLAN.cells) + len(TABLES)} tables: {4 * len(PLAN.cells) + len(TABLES) - 4} ok, 4 damaged" in out.stdout
+
+    rerun = subprocess.run(_command(wd, TARGETS + PLOTS), capture_output=True, text=True, cwd=wd, env=_env(),
+                           timeout=600)
+    text = rerun.stdout + rerun.stderr
+    assert rerun.returncode == 0, text[-5000:]
+    for path in damaged:
+        assert f"removed damaged table {path.relative_to(wd)}" in text, text[-3000:]
+    assert _job_count(text, "simulate_cell") == 2 and _job_count(text, "aggregate") == 1, text[-3000:]
+    for name in TABLES:
+        pd.testing.assert_frame_equal(_read(wd / "results" / "tables" / f"{name}.parquet"),
+                                      _read(reference / "results" / "tables" / f"{name}.parquet"),
+                                      check_exact=True, obj=name)
+    for c in PLAN.cells:
+        for t in CELL_TABLES:
+            pd.testing.assert_frame_equal(_read(_cell_dir(wd, c) / f"{t}.parquet"),
+                                          _read(_cell_dir(reference, c) / f"{t}.parquet"), check_exact=True)
+    out = subprocess.run([sys.executable, "-m", "attention_dynamics", "verify", str(wd / "results")],
+                         capture_output=True, text=True, cwd=wd)
+    assert out.returncode == 0 and " 0 damaged" in out.stdout, out.stdout
+
+
+def test_aggregate_recomputes_a_damaged_cell(tmp_path):
+    """Damage after start-up (or while the start-up check was skipped): aggregate recomputes the cell."""
+    from attention_dynamics.pipeline.aggregate import aggregate
+
+    small = [c for c in PLAN.cells if c.params["beta"] in (8.0, 10.0)]
+    cells = [{"sweep": c.sweep, "path": c.path, "group": c.group, "seeds": 2, "params": c.params} for c in small]
+    files = {t: [str(tmp_path / c.path / f"{t}.parquet") for c in small] for t in CELL_TABLES}
+    for c, d in zip(cells, small):
+        cell.run_cell({"sweep": c["sweep"], **c["params"]}, 2, str(tmp_path / d.path))
+    clean = {t: pq.read_table(files[t][1]).to_pandas() for t in CELL_TABLES}
+    _truncate(Path(files["lifetimes"][1]), keep_mtime=True)
+    out = {t: str(tmp_path / "tables" / f"{t}.parquet") for t in CELL_TABLES}
+    with pytest.raises(ValueError, match="damaged cell table.*lifetimes.parquet: not a complete Parquet file"):
+        aggregate(cells, files, out)  # without base_seed: a clear error, nothing written
+    assert not (tmp_path / "tables").exists()
+    tables = aggregate(cells, files, out, base_seed=0)
+    for t in CELL_TABLES:
+        pd.testing.assert_frame_equal(pq.read_table(files[t][1]).to_pandas().drop(columns="wall_seconds",
+                                                                                  errors="ignore"),
+                                      clean[t].drop(columns="wall_seconds", errors="ignore"), check_exact=True)
+    assert len(tables["runs"]) == 4
+
+
+def test_every_table_carries_a_checksum_of_the_whole_file(tmp_path):
+    """Every single-bit flip and every truncation of a table is detected (`integrity.verify`)."""
+    from attention_dynamics.pipeline import integrity
+
+    path = tmp_path / "t.parquet"
+    io.write_table(pd.DataFrame({"x": np.linspace(0, 1, 50), "s": ["a", "b"] * 25}), path, meta={"k": "v"})
+    assert integrity.verify(path).status == "ok" and io.read_provenance(path) == {"k": "v"}
+    data = path.read_bytes()
+    for offset in range(len(data)):
+        for bit in range(8):
+            flipped = bytearray(data)
+            flipped[offset] ^= 1 << bit
+            assert integrity.check_bytes(bytes(flipped))[0] == "damaged", (offset, bit)
+    for size in range(len(data)):
+        assert integrity.check_bytes(data[:size])[0] == "damaged", size
+    path.write_bytes(data[:-1])
+    assert integrity.verify(path).reason == f"not a complete Parquet file ({len(data) - 1} bytes; truncated?)"
+    old = tmp_path / "old.parquet"  # written before checksums: checked to open only
+    pq.write_table(pa.table({"x": [1.0]}), old)
+    assert integrity.verify(old).status == "unsigned"
+
+
+# ---------------------------------------------------------------------------------------------
 # numerical faults: recorded, never fatal; fits count them
 # ---------------------------------------------------------------------------------------------
 def test_failed_runs_are_recorded_and_the_sweep_goes_on(reference):
@@ -630,7 +751,7 @@ ALLOWED = {
 
 def test_every_writer_goes_through_the_atomic_helpers():
     offenders = []
-    files = [p for p in PACKAGE.glob("*.py") if p.name != "io.py"] + list((ROOT / "workflow" / "scripts").glob("*.py"))
+    files = [p for p in PACKAGE.rglob("*.py") if p.name != "io.py"] + list((ROOT / "workflow" / "scripts").glob("*.py"))
     for path in files:
         for i, line in enumerate(path.read_text().splitlines(), 1):
             code = line.split("#")[0]

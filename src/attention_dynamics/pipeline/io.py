@@ -18,7 +18,9 @@ The helpers are :func:`atomic_path` (context manager for any writer), :func:`wri
 and :func:`atomic_savefig`. ``tests/test_reliability.py`` checks that the package writes
 files only through them.
 
-Snakemake's locks and which run owns them: :mod:`attention_dynamics.pipeline.locks`.
+Every table also carries a SHA-256 of its whole file in its metadata
+(:mod:`attention_dynamics.pipeline.integrity`). Snakemake's locks and which run owns them:
+:mod:`attention_dynamics.pipeline.locks`.
 """
 from __future__ import annotations
 
@@ -242,11 +244,14 @@ def write_table(df: pd.DataFrame, path: str | os.PathLike, *, columns_doc: dict[
 def write_tables(items) -> None:
     """Write several tables ``[(df, path, columns_doc, meta), ...]``: all to temporary files
     first, then all renamed, so a failure while writing any of them changes none of them."""
+    from .integrity import CHECKSUM_KEY, PLACEHOLDER, sign
+
     items = list(items)
-    tables = [_arrow_table(df, doc, meta) for df, _, doc, meta in items]
+    tables = [_arrow_table(df, doc, {**(meta or {}), CHECKSUM_KEY: PLACEHOLDER}) for df, _, doc, meta in items]
     with _staged([p for _, p, _, _ in items]) as tmps:
         for table, tmp in zip(tables, tmps):
             pq.write_table(table, str(tmp))
+            sign(tmp)  # SHA-256 of the whole file, in its footer (attention_dynamics.pipeline.integrity)
 
 
 def atomic_write_text(text: str, path: str | os.PathLike, encoding: str = "utf-8") -> None:
@@ -265,7 +270,7 @@ def atomic_savefig(fig, path: str | os.PathLike, **kwargs) -> None:
 
 
 def read_provenance(path: str | os.PathLike) -> dict[str, str]:
-    """The key-value metadata stored by :func:`write_table` (pandas' own entry left out)."""
+    """The key-value metadata stored by :func:`write_table` (pandas' own entry and the checksum left out)."""
     md = pq.read_schema(path).metadata or {}
-    return {k.decode(): v.decode() for k, v in md.items() if k != b"pandas"}
+    return {k.decode(): v.decode() for k, v in md.items() if k not in (b"pandas", b"attention_dynamics_sha256")}
 
