@@ -969,6 +969,43 @@ def test_generated_bad_input_table(tmp_path, monkeypatch, label, file, message):
     _check_stops(tmp_path, monkeypatch, text, eval(message, {"__builtins__": {}}, {}))  # noqa: S307
 
 
+def _cli_rows() -> list[tuple[str, bytes, str]]:
+    rows = [(label, (example + "\n").encode(), message) for label, example, message in CONFIG_ROWS]
+    for label, file, message in GENERATED_ROWS:
+        text = eval(file, {"__builtins__": {"range": range}}, {})  # noqa: S307 - the repository's own documentation
+        rows.append((label, text if isinstance(text, bytes) else text.encode(),
+                     eval(message, {"__builtins__": {}}, {})))  # noqa: S307
+    return rows
+
+
+@pytest.mark.slow
+def test_bad_inputs_through_the_sweep_check_cli(tmp_path):
+    """Every documented bad config through `python -m attention_dynamics.pipeline.sweep check` (what a
+    user runs without Snakemake): status 2, the message, at most CHECK_CPU_SECONDS of CPU each."""
+    import resource
+
+    slowest = []
+    for i, (label, text, message) in enumerate(_cli_rows()):
+        if any(w in message for w in ("no write permission", "Read-only file system", "symbolic link")):
+            continue  # need a patched or prepared file system: test_bad_input_table covers them
+        wd = tmp_path / f"case{i}"
+        wd.mkdir()
+        (wd / "blocker").write_text("a file where a folder should be")
+        cfg = wd / "config.yaml"
+        cfg.write_bytes(text)
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        out = subprocess.run([sys.executable, "-m", "attention_dynamics.pipeline.sweep", "check", str(cfg)],
+                             capture_output=True, text=True, cwd=wd, timeout=60)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        got = out.stderr.strip().replace(str(cfg), "<file>").replace(str(wd), "<cwd>")
+        assert out.returncode == 2 and got == f"ConfigError: {message}".replace("<cwd-parent>", str(tmp_path)), \
+            (label, out.stderr[-2000:])
+        assert cpu < CHECK_CPU_SECONDS, (label, cpu)
+        slowest.append((cpu, label))
+    print("slowest (CPU s, interpreter included):", sorted(slowest)[-3:])
+
+
 GOOD = {  # once rejected or failing, now accepted
     "spacing = 2π, the inclusive bound": "{sweeps: {a: {k: 1, spacing: 6.283185307179586}}}",
     "min_angle = π, the inclusive bound": "{sweeps: {a: {k: 1, centres: random, min_angle: 3.141592653589793}}}",

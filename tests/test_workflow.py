@@ -258,6 +258,10 @@ BAD_CONFIGS = {
     "duplicate_sweep": ("sweeps:\n  a:\n    n: 8\n  a:\n    n: 16\n", "sweeps.a"),
     "n_less_than_k": ("sweeps:\n  a:\n    n: 2\n    k: 3\n", "sweeps.a.n"),
     "results_not_writable": ("results: blocker/results\nsweeps:\n  a:\n    n: 8\n    k: 2\n", "results"),
+    "results_is_the_working_directory": ("results: .\nsweeps:\n  a:\n    n: 8\n    k: 2\n", "results"),
+    "n_beyond_the_machine": ("sweeps:\n  a:\n    n: 10000000\n", "sweeps.a.n"),
+    "alias_bomb": ("".join(f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}" if i else "x"] * 9) + "]\n" for i in range(10))
+                   + "sweeps: {a: {}}\n", "a6"),
 }
 
 

@@ -751,11 +751,13 @@ def schema_yaml() -> str:
 # command line
 # --------------------------------------------------------------------------------------
 def _check(args) -> int:
-    config: dict = {}
-    for f in args.configfile:
-        data = load_yaml_strict(f)
-        deep_update(config, data)
     try:
+        config: dict = {}
+        for f in args.configfile:
+            data = load_yaml_strict(f)
+            if not isinstance(data, dict):
+                raise ConfigError("(top level)", "the config must be a mapping")
+            deep_update(config, data)
         plan = check_config(config, configfiles=args.configfile, check_results=not args.no_results_check)
     except ConfigError as exc:
         print(f"ConfigError: {exc}", file=sys.stderr)
