@@ -276,12 +276,19 @@ def _human_bytes(x: float) -> str:
         x /= 1000
 
 
+def _raise_hint(limit: str) -> str:
+    return f"raise limits.{limit} in the config if your machine can take it"
+
+
 def _over_limit(path: str, what: str, limit: str, limits: dict, why: str = "") -> ConfigError:
-    return ConfigError(path, f"{what} is above limits.{limit} = {limits[limit]}{why}: raise limits.{limit} in "
-                             "the config if your machine can take it")
+    return ConfigError(path, f"{what} is above limits.{limit} = {limits[limit]}{why}: {_raise_hint(limit)}")
 
 
-def _beta_values(path: str, spec, max_num: int) -> list[float]:
+# memory of one simulation with the direct field, per n² (measured at n = 3000: ≈ 2.5 n × n float64 arrays)
+FIELD_BYTES_PER_N2 = 20.0
+
+
+def _beta_values(path: str, spec, limits: dict) -> list[float]:
     key = CELL_KEYS["beta"]
     if isinstance(spec, dict):
         unknown = sorted(set(spec) - set(BETA_RANGE_KEYS))
@@ -294,9 +301,8 @@ def _beta_values(path: str, spec, max_num: int) -> list[float]:
         vals = {name: _check_scalar(f"{path}.{name}", BETA_RANGE_KEYS[name], spec.get(name, k.default))
                 for name, k in BETA_RANGE_KEYS.items()}
         start, stop, num, scale = vals["start"], vals["stop"], vals["num"], vals["scale"]
-        if num > max_num:
-            raise ConfigError(f"{path}.num", f"num={num} is above limits.max_cells = {max_num}: raise "
-                                             "limits.max_cells in the config if your machine can take it")
+        if num > limits["max_cells"]:
+            raise _over_limit(f"{path}.num", f"num={num}", "max_cells", limits)
         if stop < start:
             raise ConfigError(f"{path}.stop", f"must be >= start ({start:g}), got {stop:g}")
         if num == 1:
@@ -320,7 +326,7 @@ def _beta_values(path: str, spec, max_num: int) -> list[float]:
 
 def _axis(path: str, key: Key, spec, limits: dict) -> list:
     if key.name == "beta":
-        return _beta_values(path, spec, limits["max_cells"])
+        return _beta_values(path, spec, limits)
     if key.grid and isinstance(spec, list):
         if not spec:
             raise ConfigError(path, "empty list: the grid would have no cells")
@@ -472,13 +478,13 @@ def _expand_sweep(name: str, spec: dict, defaults: dict, warnings: list[str], li
     for kname, limit in _LIMITED.items():
         big = max(axes[kname])
         if big > limits[limit]:
-            why = f" (the field would need about {_human_bytes(20.0 * big * big)})" if kname == "n" else ""
+            why = f" (the field would need about {_human_bytes(FIELD_BYTES_PER_N2 * big * big)})" if kname == "n" else ""
             raise _over_limit(where[kname], f"{kname}={big}", limit, limits, why)
     upper = math.prod(len(v) for v in axes.values())
     if upper > room[0]:
         raise ConfigError(path, f"the grid has up to {upper:,} cells (the product of its axis lengths), more than the "
-                                f"{room[0]:,} that limits.max_cells = {limits['max_cells']} leaves: raise "
-                                "limits.max_cells in the config if your machine can take it")
+                                f"{room[0]:,} that limits.max_cells = {limits['max_cells']} leaves: "
+                                f"{_raise_hint('max_cells')}")
     inits = axes["init"]
     # a key set in the sweep that no init of the sweep uses is a mistake worth stopping for
     for kname in spec:
@@ -573,7 +579,7 @@ def _expand_sweep(name: str, spec: dict, defaults: dict, warnings: list[str], li
     if len(cells) * seeds > room[1]:
         raise ConfigError(path, f"{len(cells):,} cells × {seeds} seeds = {len(cells) * seeds:,} simulations, more than "
                                 f"the {room[1]:,} that limits.max_simulations = {limits['max_simulations']} leaves: "
-                                "raise limits.max_simulations in the config if your machine can take it")
+                                f"{_raise_hint('max_simulations')}")
     normalised = {**{k: (axes[k] if len(axes[k]) > 1 or k == "beta" else axes[k][0]) for k in CELL_KEYS},
                   "seeds": seeds, "description": desc}
     return normalised, cells
