@@ -316,6 +316,9 @@ def _concurrent_runs(wd: Path, reference: Path, *, kill_before_onstart: bool, ot
             os.killpg(b.pid, signal.SIGKILL)
             b.wait()
         assert "resultsB" in _lock_owners(wd).values()  # B's lock is left behind
+        [b_record] = [r for r in (json.loads(f.read_text()) for f in (wd / ".snakemake" / locks.RUNS_DIR).glob("*.json"))
+                      if r["results"] == str(wd / "resultsB")]
+        print(f"B killed {'after' if b_record['executing'] else 'before'} its onstart")
 
         again = subprocess.run(_command(wd, TARGETS, "results.yaml"),
                                capture_output=True, text=True, cwd=wd, env=_env(), timeout=300)

@@ -26,6 +26,7 @@ Files written before checksums existed are "unsigned": they are only checked to 
 from __future__ import annotations
 
 import hashlib
+import mmap
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,11 +84,11 @@ def sign(path: str | os.PathLike) -> str:
     """Write the SHA-256 into ``path``, a Parquet file written with ``CHECKSUM_KEY`` = :data:`PLACEHOLDER`
     in its metadata (the value keeps its length, so nothing else moves); returns the hex digest."""
     with open(path, "r+b") as fh:
-        data = fh.read()
-        slot = _checksum_slot(data)
-        if slot is None or data[slot:slot + 64] != PLACEHOLDER.encode():
-            raise ValueError(f"{path}: written without the {CHECKSUM_KEY} placeholder")
-        digest = hashlib.sha256(data).hexdigest()
+        with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            slot = _checksum_slot(data)
+            if slot is None or data[slot:slot + 64] != PLACEHOLDER.encode():
+                raise ValueError(f"{path}: written without the {CHECKSUM_KEY} placeholder")
+            digest = _sha256(data, slot)
         fh.seek(slot)
         fh.write(digest.encode())
     return digest
@@ -115,25 +116,38 @@ def check_bytes(data: bytes) -> tuple[str, str]:
         import pyarrow.parquet as pq
 
         try:
-            pq.ParquetFile(pa.BufferReader(data)).metadata
+            pq.ParquetFile(pa.BufferReader(bytes(data))).metadata
         except Exception as exc:  # noqa: BLE001 - any failure to open is damage
             return "damaged", f"does not open as Parquet ({exc})"
         return "unsigned", "no checksum (written before checksums existed)"
-    stored = data[slot:slot + 64].decode("ascii", "replace")
-    actual = hashlib.sha256(data[:slot] + PLACEHOLDER.encode() + data[slot + 64:]).hexdigest()
+    stored = bytes(data[slot:slot + 64]).decode("ascii", "replace")
+    actual = _sha256(data, slot)
     if actual != stored:
         return "damaged", f"content does not match its checksum (sha256 {actual[:12]}…, stored {stored[:12]}…)"
     return "ok", ""
 
 
+def _sha256(data, slot: int) -> str:
+    """SHA-256 of ``data`` with the 64 bytes at ``slot`` read as :data:`PLACEHOLDER` (no copy of ``data``)."""
+    with memoryview(data) as view:
+        h = hashlib.sha256(view[:slot])
+        h.update(PLACEHOLDER.encode())
+        h.update(view[slot + 64:])
+    return h.hexdigest()
+
+
 def verify(path: str | os.PathLike) -> Verdict:
-    """Check one table against its embedded checksum (or, unsigned, that it opens as Parquet)."""
+    """Check one table against its embedded checksum (or, unsigned, that it opens as Parquet).
+    The file is mapped, not read into memory, so a large table costs no memory."""
     path = Path(path)
     try:
-        data = path.read_bytes()
+        with open(path, "rb") as fh:
+            if os.fstat(fh.fileno()).st_size == 0:
+                return Verdict(path, *check_bytes(b""))
+            with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
+                return Verdict(path, *check_bytes(data))
     except OSError as exc:
         return Verdict(path, "damaged", f"cannot be read ({exc.strerror})")
-    return Verdict(path, *check_bytes(data))
 
 
 def tables_below(root: str | os.PathLike) -> list[Path]:
