@@ -2,12 +2,13 @@
 
     snakemake --cores 2                                  # default sweep (config/config.yaml)
     snakemake --cores 2 --configfile config/test.yaml    # another config *replaces* the default
-    snakemake --report report.html                       # HTML report with every plot
+    snakemake --report report.html                       # HTML report: what the run did, summary, figures
 
 The config is checked at start-up (attention_dynamics.pipeline.sweep, then the JSON schema) and a
 bad config stops before any job with a message naming the key. Logic lives in the
 package; rules only call it. Keys: config/README.md; tables: docs/tables.md.
 """
+
 import os
 import sys
 
@@ -17,6 +18,7 @@ from snakemake.utils import min_version, validate
 from attention_dynamics.pipeline import integrity as adintegrity
 from attention_dynamics.pipeline import io as adio
 from attention_dynamics.pipeline import locks as adlocks
+from attention_dynamics.pipeline.config import config_yaml
 from attention_dynamics.pipeline import sweep as sw
 
 min_version("9.0")
@@ -32,7 +34,6 @@ os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (_SRC, os.environ.get("PYT
 envvars:
     "PATH",
     "PYTHONPATH",
-
 
 
 # A --configfile on the command line replaces the default config (instead of being
@@ -59,13 +60,26 @@ for _warning in PLAN.warnings:
     logger.warning(f"config warning: {_warning}")
 logger.info(PLAN.summary())
 
+# Provenance of every table (attention_dynamics.pipeline.io.provenance): the config hash and the
+# config text reach every job through the environment, like PYTHONPATH.
+os.environ[adio.ENV_CONFIG_HASH] = PLAN.hash
+os.environ[adio.ENV_CONFIG_TEXT] = config_yaml(config)
+
+
+envvars:
+    adio.ENV_CONFIG_HASH,
+    adio.ENV_CONFIG_TEXT,
+
+
 R = PLAN.results  # results folder
 if _MAIN:
     adlocks.register_run(R, ".snakemake")
     _others = adlocks.runs_writing(R, ".snakemake")
     for _other in _others:
-        logger.warning(f"another Snakemake run is writing to {R} ({adlocks.describe(_other)}): this run will "
-                       "stop before any job; wait until that run has finished (do not use --unlock)")
+        logger.warning(
+            f"another Snakemake run is writing to {R} ({adlocks.describe(_other)}): this run will "
+            "stop before any job; wait until that run has finished (do not use --unlock)"
+        )
     # every table is checked against its checksum; a damaged one is deleted, so this run recomputes
     # it (attention_dynamics.pipeline.integrity; skipped while another run writes there)
     for _damaged in [] if _others else adintegrity.remove_damaged(R):
@@ -96,12 +110,21 @@ RULE_FILES = [
     "aggregate.smk",
     "plots.smk",
     "reproductions.smk",
+    "report.smk",
 ]
 
 
 for _rule_file in RULE_FILES:
 
     include: f"workflow/rules/{_rule_file}"
+
+
+# The report's landing page: what this run did, written by rule summary (workflow/rules/report.smk);
+# before the first run, a page that says so.
+_LANDING = os.path.abspath(f"{R}/report/description.rst")
+
+
+report: _LANDING if os.path.exists(_LANDING) else "workflow/report/workflow.rst"
 
 
 onstart:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 __all__ = ["main"]
@@ -88,6 +89,10 @@ def _cmd_run_cell(a) -> int:
     return 0
 
 
+_INFO_KEYS = ("attention_dynamics_version", "git_commit", "git_describe", "git_dirty", "config_hash", "created_utc",
+              "usa_time_convention")
+
+
 def _cmd_info(a) -> int:
     import pyarrow.parquet as pq
 
@@ -101,13 +106,20 @@ def _cmd_info(a) -> int:
         v = verify(path)
         print(f"{path}: {pf.metadata.num_rows} rows, {pf.metadata.num_columns} columns")
         print(f"  {'checksum':27s} {v.status}{': ' + v.reason if v.reason else ''}")
-        for key in ("attention_dynamics_version", "git_commit", "config_hash", "created_utc",
-                    "usa_time_convention"):
+        for key in _INFO_KEYS:
             print(f"  {key:27s} {meta.get(key, '(missing)')}")
-        for key in sorted(set(meta) - {"attention_dynamics_version", "git_commit", "config_hash",
-                                       "created_utc", "usa_time_convention"}):
+        try:
+            versions = json.loads(meta.get("versions") or "{}")
+        except json.JSONDecodeError:
+            versions = {}
+        print(f"  {'versions':27s} " + (", ".join(f"{k} {v or '-'}" for k, v in versions.items()) or "(missing)"))
+        for key in sorted(set(meta) - {*_INFO_KEYS, "versions", "config"}):
             val = meta[key]
             print(f"  {key:27s} {val if len(val) < 100 else val[:97] + '...'}")
+        config = meta.get("config", "")
+        print(f"  {'config':27s} " + ("(YAML below)" if config else "(missing)"))
+        for line in config.splitlines():
+            print(f"    {line}")
         if a.columns:
             for field in pf.schema_arrow:
                 desc = (field.metadata or {}).get(b"description", b"").decode()
@@ -164,7 +176,10 @@ def build_parser() -> argparse.ArgumentParser:
     pv.add_argument("-v", "--verbose", action="store_true", help="list every table, not only the damaged ones")
     pv.set_defaults(func=_cmd_verify)
 
-    pi = sub.add_parser("info", help="print the provenance stored in Parquet tables")
+    pi = sub.add_parser("info", help="print the provenance stored in Parquet tables",
+                        description="Print what made a table: package version, git commit (with -dirty if the "
+                                    "checkout had uncommitted changes), library versions, config hash and the "
+                                    "config itself, creation time, and whether the table matches its checksum.")
     pi.add_argument("paths", nargs="+", help="Parquet files written by the pipeline")
     pi.add_argument("--columns", action="store_true", help="also list the columns and their descriptions")
     pi.set_defaults(func=_cmd_info)
@@ -175,6 +190,9 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
+    except BrokenPipeError:  # the reader went away (`attention-dynamics info … | head`): not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (ValueError, OSError) as exc:  # bad input, a missing or unreadable file: a message, not a traceback
         print(f"attention-dynamics: error: {exc}", file=sys.stderr)
         return 2

@@ -84,7 +84,7 @@ def collapse_close_points(x: np.ndarray, mass: np.ndarray, delta: float):
     """Replace every group of points linked at chordal distance < δ by one weighted point.
 
     ‖x_i − x_j‖ < δ is tested as ⟨x_i, x_j⟩ > 1 − δ²/2. Each group becomes its
-    mass-weighted normalised mean carrying the group's total mass (SCIENCE §5: the
+    mass-weighted normalised mean carrying the group's total mass (docs/science.md §5: the
     error this causes in merge times scales as δ²).
 
     Returns ``(x_new, mass_new, group)`` where ``group[i]`` is the new index of old

@@ -1,4 +1,4 @@
-"""Adaptive integration of SA/USA with exact collapse and local-time restarts (SCIENCE §5).
+"""Adaptive integration of SA/USA with exact collapse and local-time restarts (docs/science.md §5).
 
 The loop
 --------

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-__all__ = ["ConfigError", "round_sig", "format_value", "digest", "load_yaml_strict", "config_hash", "deep_update"]
+__all__ = ["ConfigError", "round_sig", "format_value", "digest", "load_yaml_strict", "config_hash", "config_yaml", "deep_update"]
 
 
 class ConfigError(ValueError):
@@ -221,6 +221,11 @@ def config_hash(config: dict) -> str:
     sweeps = {name: {k: v for k, v in spec.items() if k != "description"} if isinstance(spec, dict) else spec
               for name, spec in (config.get("sweeps") or {}).items()}
     return digest({"base_seed": config.get("base_seed", 0), "sweeps": sweeps})[:16]
+
+
+def config_yaml(config: dict) -> str:
+    """The config as YAML text, keys in their order (recorded in every table's provenance)."""
+    return yaml.safe_dump(json.loads(json.dumps(config)), sort_keys=False, allow_unicode=True, width=100)
 
 
 def deep_update(base: dict, new: dict) -> dict:

@@ -35,6 +35,9 @@ __all__ = ["CHECKSUM_KEY", "sign", "verify", "check_bytes", "Verdict", "tables_b
 
 CHECKSUM_KEY = "attention_dynamics_sha256"
 PLACEHOLDER = "0" * 64
+# the entry in the footer (thrift compact KeyValue): the key's bytes, then the value's field header
+# (field 2, binary: 0x18) and length (64: 0x40), then the 64 hex digits
+_ENTRY = CHECKSUM_KEY.encode() + b"\x18\x40"
 _MAGIC = b"PAR1"
 
 
@@ -52,18 +55,14 @@ def _footer(data: bytes) -> tuple[int, int]:
 def _checksum_slot(data: bytes) -> int | None:
     """Offset of the 64 hex characters of the checksum value in ``data``, or None (unsigned)."""
     start, end = _footer(data)
-    key = CHECKSUM_KEY.encode()
-    at = data.find(key, start, end)
+    at = data.find(_ENTRY, start, end)
     if at < 0:
-        if _near_key(data, start, end, key):
+        if _near_key(data, start, end, _ENTRY):
             raise ValueError("the checksum entry's name is damaged")
         return None
-    # thrift compact KeyValue: key bytes, then the value's field header and length (2 bytes), then the value
-    for gap in range(1, 5):
-        slot = at + len(key) + gap
-        if data[slot - 1] == 64 and slot + 64 <= end:  # the length byte of a 64-byte string
-            return slot
-    raise ValueError("checksum entry of the footer is damaged")
+    if at + len(_ENTRY) + 64 > end:
+        raise ValueError("the checksum entry of the footer is cut off")
+    return at + len(_ENTRY)
 
 
 def _near_key(data: bytes, start: int, end: int, key: bytes) -> bool:

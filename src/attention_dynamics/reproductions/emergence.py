@@ -51,7 +51,7 @@ def formation(x0: np.ndarray, beta: float, *, model: str = "usa", theta_c: float
 
     Why the headline count is read from φ at the end of the linear phase
     ---------------------------------------------------------------------
-    The theory (BPA24, SCIENCE §6) is a statement about the linear instability: each
+    The theory (BPA24, docs/science.md §6) is a statement about the linear instability: each
     harmonic grows at λ_l, the most unstable degree l* wins, and the pattern present when
     the linear phase ends seeds the clusters. In d = 2 the particles move up the gradient
     of φ (USA: θ̇ = φ'(θ)/β; SA: θ̇ = φ'(θ)/(β φ(θ))), so the clusters that form are the basins

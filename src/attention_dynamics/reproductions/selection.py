@@ -168,7 +168,7 @@ def linear_selection(beta: float, n: int, d: int = 2, *, power_level: float = 0.
                      samples: int = 20_000, seed: int = 0, chunk: int = 2000) -> dict:
     """Finite-n prediction of the linear theory for what :func:`formation` reads at the end of the linear phase.
 
-    Model (exact for the linearised flow, SCIENCE §6): n iid uniform points give degree powers
+    Model (exact for the linearised flow, docs/science.md §6): n iid uniform points give degree powers
     S_l(0) with n S_l(0) ~ Gamma(N_l/2, scale 2/N_l) (mean 1; Exp(1) in d = 2), independent
     across l; each harmonic grows as e^{λ_l t} (GKPR24 time, any model: only the clock differs),
     so S_l(t) = S_l(0) e^{2 λ_l t}. :func:`formation` reads the *dominant degree* at the first
