@@ -19,14 +19,13 @@ def main(argv=None) -> int:
     import json
     import sys
 
-    from ..pipeline.config import digest
     from ..pipeline.io import provenance, write_table
 
     p = argparse.ArgumentParser(prog="python -m attention_dynamics.reproductions",
                                 description="paper reproductions: staircase, emergence, phase diagram, summary")
     p.add_argument("--config", default=None, help="JSON of the reproductions: config section (default: defaults)")
-    p.add_argument("--config-hash", default="", help="config hash for the provenance (default: a hash of --config "
-                                                     "and --base-seed)")
+    p.add_argument("--config-hash", default="", help="config hash for the provenance (default: the run's, "
+                                                     "from the environment the Snakefile sets)")
     sub = p.add_subparsers(dest="cmd", required=True)
     a = sub.add_parser("staircase")
     a.add_argument("--steps", required=True)
@@ -54,8 +53,7 @@ def main(argv=None) -> int:
     given = json.loads(args.config) if args.config else {}
     cfg = reproductions_config(given)
     used = {part: cfg[part] for part in given} or cfg  # provenance: the settings this job was given
-    config_hash = args.config_hash or digest({"reproductions": used, "base_seed": getattr(args, "base_seed", None)})[:16]
-    prov = provenance(config_hash=config_hash, reproductions=used)
+    prov = provenance(config_hash=args.config_hash, reproductions=used)  # hash: the run's (environment)
 
     if args.cmd == "staircase":
         c = cfg["staircase"]
