@@ -189,6 +189,49 @@ def test_rerun_does_nothing(test_run):
     assert "Nothing to be done" in out.stdout + out.stderr, (out.stdout + out.stderr)[-3000:]
 
 
+def _dry_run_jobs(wd: Path, cfg: dict) -> dict[str, int]:
+    """Jobs per rule that `snakemake -n` plans for ``cfg`` in ``wd`` (empty: nothing to be done)."""
+    path = wd / "changed.yaml"
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    out = snakemake(wd, "-n", "--configfile", str(path), "--quiet", "rules")
+    text = out.stdout + out.stderr
+    assert out.returncode == 0, text[-3000:]
+    jobs = {rule: int(n) for rule, n in re.findall(r"^(\w+)\s+(\d+)\s*$", text, re.M) if rule != "total"}
+    assert jobs or "Nothing to be done" in text, text[-3000:]
+    return jobs
+
+
+def _changed(**edits) -> dict:
+    cfg = yaml.safe_load((ROOT / "config" / "test.yaml").read_text())
+    for dotted, value in edits.items():
+        *parents, last = dotted.split("__")
+        node = cfg
+        for k in parents:
+            node = node[k]
+        node[last] = value
+    return cfg
+
+
+def test_reruns_are_minimal(test_run):
+    """Each rule's params carry only the config it depends on (issue 15, item 2): a description re-runs
+    only the summary (whose landing page shows it); a new β runs the new cells and what reads all cells;
+    a reproduction setting re-runs that reproduction (and the summary) only."""
+    wd, plan, _, _ = test_run
+    assert _dry_run_jobs(wd, _changed(sweeps__pairs__description="edited", sweeps__staircase__description="")) == {
+        "summary": 1, "all": 1}
+    assert _dry_run_jobs(wd, _changed(sweeps__pairs__beta=[8, 10, 12, 14])) == {
+        "simulate_cell": 2, "aggregate": 1, "fits": 1, "plots": len(plan.sweeps), "summary": 1, "all": 1}
+    assert _dry_run_jobs(wd, _changed(limits={"max_cells": 100})) == {}
+    assert _dry_run_jobs(wd, _changed(reproductions__phase_diagram__n_times=9)) == {
+        "phase_diagram": 1, "summary": 1, "all": 1}
+    repro = yaml.safe_load((ROOT / "config" / "test.yaml").read_text())["reproductions"]
+    emergence = dict(repro["emergence"], betas=[*repro["emergence"]["betas"], 15])
+    assert _dry_run_jobs(wd, _changed(reproductions__emergence=emergence)) == {
+        "emergence_cell": 1, "emergence": 1, "summary": 1, "all": 1}
+    assert _dry_run_jobs(wd, _changed(reproductions__staircase__record_every=40)) == {
+        "staircase_authors": 1, "summary": 1, "all": 1}
+
+
 def report_contents(path: Path) -> tuple[str, dict]:
     """The landing page (HTML) and the results (path -> {caption, mime_type, data_uri, ...}) of a
     Snakemake report.html."""
@@ -414,6 +457,10 @@ BAD_CONFIGS = {
     "duplicate_sweep": ("sweeps:\n  a:\n    n: 8\n  a:\n    n: 16\n", "sweeps.a"),
     "n_less_than_k": ("sweeps:\n  a:\n    n: 2\n    k: 3\n", "sweeps.a.n"),
     "results_not_writable": ("results: blocker/results\nsweeps:\n  a:\n    n: 8\n    k: 2\n", "results"),
+    "results_is_the_working_directory": ("results: .\nsweeps:\n  a:\n    n: 8\n    k: 2\n", "results"),
+    "n_beyond_the_machine": ("sweeps:\n  a:\n    n: 10000000\n", "sweeps.a.n"),
+    "alias_bomb": ("".join(f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}" if i else "x"] * 9) + "]\n" for i in range(10))
+                   + "sweeps: {a: {}}\n", "a6"),
 }
 
 

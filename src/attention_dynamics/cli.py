@@ -1,4 +1,4 @@
-"""Command line: ``attention-dynamics {simulate,run-cell,info}`` (also ``python -m attention_dynamics``)."""
+"""Command line: ``attention-dynamics {simulate,run-cell,info,verify}`` (also ``python -m attention_dynamics``)."""
 from __future__ import annotations
 
 import argparse
@@ -109,10 +109,14 @@ def _cmd_info(a) -> int:
 
     from .pipeline.io import read_provenance
 
+    from .pipeline.integrity import verify
+
     for path in a.paths:
         meta = read_provenance(path)
         pf = pq.ParquetFile(path)
+        v = verify(path)
         print(f"{path}: {pf.metadata.num_rows} rows, {pf.metadata.num_columns} columns")
+        print(f"  {'checksum':27s} {v.status}{': ' + v.reason if v.reason else ''}")
         for key in _INFO_KEYS:
             print(f"  {key:27s} {meta.get(key, '(missing)')}")
         try:
@@ -132,6 +136,23 @@ def _cmd_info(a) -> int:
                 desc = (field.metadata or {}).get(b"description", b"").decode()
                 print(f"    {field.name:22s} {str(field.type):10s} {desc}")
     return 0
+
+
+def _cmd_verify(a) -> int:
+    from .pipeline.integrity import scan
+
+    verdicts = [v for path in a.paths for v in scan(path)]
+    for v in verdicts:
+        if v.status != "ok" or a.verbose:
+            print(f"{v.status.upper() if v.damaged else v.status:9s} {v.path}{': ' + v.reason if v.reason else ''}")
+    counts = {s: sum(v.status == s for v in verdicts) for s in ("ok", "unsigned", "damaged")}
+    print(f"{len(verdicts)} tables: {counts['ok']} ok, {counts['damaged']} damaged, {counts['unsigned']} without "
+          "checksum" + (" (a damaged table is deleted and recomputed by the next snakemake run)"
+                        if counts["damaged"] else ""))
+    if not verdicts:
+        print(f"attention-dynamics: error: no Parquet table in {' '.join(a.paths)}", file=sys.stderr)
+        return 2
+    return 1 if counts["damaged"] else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -158,10 +179,18 @@ def build_parser() -> argparse.ArgumentParser:
     pc.add_argument("--out", required=True, help="output folder")
     pc.set_defaults(func=_cmd_run_cell)
 
+    pv = sub.add_parser("verify", help="check tables against their checksums (exit status 1 if any is damaged)",
+                        description="Check every Parquet table (below the given folders) against the SHA-256 "
+                                    "stored in it: damaged (truncated, changed) tables are listed and the exit "
+                                    "status is 1.")
+    pv.add_argument("paths", nargs="+", help="results folders or Parquet files")
+    pv.add_argument("-v", "--verbose", action="store_true", help="list every table, not only the damaged ones")
+    pv.set_defaults(func=_cmd_verify)
+
     pi = sub.add_parser("info", help="print the provenance stored in Parquet tables",
                         description="Print what made a table: package version, git commit (with -dirty if the "
                                     "checkout had uncommitted changes), library versions, config hash and the "
-                                    "config itself, creation time.")
+                                    "config itself, creation time, and whether the table matches its checksum.")
     pi.add_argument("paths", nargs="+", help="Parquet files written by the pipeline")
     pi.add_argument("--columns", action="store_true", help="also list the columns and their descriptions")
     pi.set_defaults(func=_cmd_info)

@@ -98,10 +98,14 @@ PROVENANCE_DOC = {
                     "uncommitted changes",
     "git_dirty": "true / false (empty outside a git checkout)",
     "versions": "JSON: versions of Python, numpy, scipy, pandas, pyarrow, matplotlib and snakemake",
-    "config_hash": "hash of what determines the simulations (`base_seed` and the normalised sweeps)",
+    "config_hash": "hash of what determines the simulations (`base_seed` and the normalised sweeps without "
+                   "their descriptions)",
     "config": "the run's config as YAML (the files given to Snakemake, merged, with `--config` overrides)",
     "created_utc": "creation time (UTC, ISO 8601)",
     "usa_time_convention": "the USA time convention of every time column (GKPR24's e^{β(⟨x,y⟩−1)}/n)",
+    "attention_dynamics_sha256": "SHA-256 of the whole file, computed with this value set to 64 zeros: "
+                                 "`attention-dynamics verify results/` checks every table against it "
+                                 "(attention_dynamics.pipeline.integrity)",
 }
 
 

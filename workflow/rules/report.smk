@@ -42,5 +42,6 @@ rule summary:
     params:
         reproductions=REPRO_JSON if REPRO_ON else "",
         config_hash=PLAN.hash,
+        descriptions={s: PLAN.config["sweeps"][s]["description"] for s in PLAN.sweeps},  # on the landing page
     script:
         "../scripts/summary.py"

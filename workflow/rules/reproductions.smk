@@ -7,6 +7,7 @@ import json as _json
 import os
 
 from attention_dynamics.reproductions import emergence_cells as _emergence_cells
+from attention_dynamics.reproductions import job_config as _job_config
 from attention_dynamics.reproductions import (
     reproductions_config as _reproductions_config,
 )
@@ -52,14 +53,13 @@ rule staircase_authors:
         mem_mb=1000,
         runtime=10,
     params:
-        cfg=REPRO_JSON,
-        config_hash=PLAN.hash,
+        cfg=_job_config(REPRO, "staircase"),
         facts=lambda w: REPRO_FACTS["staircase"],
         png=_staged(f"{R}/plots/reproductions/staircase_authors.png"),
         pdf=_staged(f"{R}/plots/reproductions/staircase_authors.pdf"),
     shell:
         "MPLBACKEND=Agg python -m attention_dynamics.reproductions --config {params.cfg:q}"
-        " --config-hash {params.config_hash} staircase --steps {output.steps:q} --curves {output.curves:q}"
+        " staircase --steps {output.steps:q} --curves {output.curves:q}"
         " --plot {params.png:q} {params.pdf:q} > {log:q} 2>&1"
         " && mv -f {params.png:q} {output.png:q} && mv -f {params.pdf:q} {output.pdf:q}"
 
@@ -81,11 +81,10 @@ rule emergence_cell:
         runtime=lambda w: 5
         + REPRO_SEEDS * int(2 + 5e-5 * int(w.rn) if int(w.rd) == 2 else 8 * (int(w.rn) / 2000) ** 2) // 60,
     params:
-        cfg=REPRO_JSON,
-        config_hash=PLAN.hash,
+        cfg=lambda w: _job_config(REPRO, "emergence", d=[int(w.rd)], n=[int(w.rn)], betas=[float(w.rbeta)]),
         base_seed=PLAN.config["base_seed"],
     shell:
-        "python -m attention_dynamics.reproductions --config {params.cfg:q} --config-hash {params.config_hash}"
+        "python -m attention_dynamics.reproductions --config {params.cfg:q}"
         " emergence --d {wildcards.rd} --n {wildcards.rn} --beta {wildcards.rbeta} --base-seed {params.base_seed}"
         " --out {output:q} > {log:q} 2>&1"
 
@@ -108,14 +107,13 @@ rule emergence:
         mem_mb=1000,
         runtime=10,
     params:
-        cfg=REPRO_JSON,
-        config_hash=PLAN.hash,
+        cfg=_job_config(REPRO, "emergence"),
         facts=lambda w: REPRO_FACTS["emergence"],
         png=_staged(f"{R}/plots/reproductions/emergence.png"),
         pdf=_staged(f"{R}/plots/reproductions/emergence.pdf"),
     shell:
         "MPLBACKEND=Agg python -m attention_dynamics.reproductions --config {params.cfg:q}"
-        " --config-hash {params.config_hash} emergence-aggregate --inputs {input:q} --out {output.table:q}"
+        " emergence-aggregate --inputs {input:q} --out {output.table:q}"
         " --plot {params.png:q} {params.pdf:q} > {log:q} 2>&1"
         " && mv -f {params.png:q} {output.png:q} && mv -f {params.pdf:q} {output.pdf:q}"
 
@@ -137,14 +135,13 @@ rule phase_diagram:
         # ≈ 0.1 s per (β, system) at n = 32
         runtime=lambda w: 5 + len(REPRO["phase_diagram"]["betas"]) * int(REPRO["phase_diagram"]["n_systems"]) // 300,
     params:
-        cfg=REPRO_JSON,
-        config_hash=PLAN.hash,
+        cfg=_job_config(REPRO, "phase_diagram"),
         base_seed=PLAN.config["base_seed"],
         facts=lambda w: REPRO_FACTS["phase_diagram"],
         png=_staged(f"{R}/plots/reproductions/phase_diagram.png"),
         pdf=_staged(f"{R}/plots/reproductions/phase_diagram.pdf"),
     shell:
         "MPLBACKEND=Agg python -m attention_dynamics.reproductions --config {params.cfg:q}"
-        " --config-hash {params.config_hash} phase --base-seed {params.base_seed} --out {output.table:q}"
+        " phase --base-seed {params.base_seed} --out {output.table:q}"
         " --plot {params.png:q} {params.pdf:q} > {log:q} 2>&1"
         " && mv -f {params.png:q} {output.png:q} && mv -f {params.pdf:q} {output.pdf:q}"

@@ -191,6 +191,8 @@ def _as_points(x0, masses):
 
 
 def _check_positive(name, value, allow_inf=False):
+    if isinstance(value, (str, bytes, bool, np.bool_)):  # float("10") would pass: a number is required
+        raise ValueError(f"{name} must be a positive number, got {value!r}")
     try:
         v = float(value)
     except (TypeError, ValueError):

@@ -417,7 +417,10 @@ def run_cell(cell: dict, seeds, out: dict[str, str] | str, *, base_seed: int = 0
     """
     from .io import provenance, write_tables
 
+    given = seeds
     seeds = list(range(seeds)) if isinstance(seeds, (int, np.integer)) else [int(s) for s in seeds]
+    if not seeds or min(seeds) < 0:  # no table without a row: an empty cell would pass unnoticed
+        raise ValueError(f"seeds must be a count >= 1 or a non-empty list of seed indices >= 0, got {given!r}")
     rows, parts = [], {"events": [], "lifetimes": [], "trajectories": []}
     for s in seeds:
         row, ev, lt, tr = run_one(cell, s, base_seed)

@@ -18,15 +18,9 @@ The helpers are :func:`atomic_path` (context manager for any writer), :func:`wri
 and :func:`atomic_savefig`. ``tests/test_reliability.py`` checks that the package writes
 files only through them.
 
-Stale Snakemake locks
----------------------
-Snakemake locks its working directory (``.snakemake/locks/``) while it runs; a run killed
-with SIGKILL (or by the OOM killer, a closed SSH session, a power loss) leaves the lock
-behind and the next ``snakemake`` stops with "Directory cannot be locked ... --unlock".
-The Snakefile records which process owns the lock (:func:`record_lock_owner`, at
-``onstart``) and, at start-up, removes a lock whose owner is provably gone: same host,
-and that process no longer exists (:func:`clear_stale_lock`). A lock held by a live
-process, by a process on another host, or without an owner record is left alone.
+Every table also carries a SHA-256 of its whole file in its metadata
+(:mod:`attention_dynamics.pipeline.integrity`). Snakemake's locks and which run owns them:
+:mod:`attention_dynamics.pipeline.locks`.
 """
 from __future__ import annotations
 
@@ -49,8 +43,7 @@ import pyarrow.parquet as pq
 __all__ = [
     "write_table", "write_tables", "read_provenance", "provenance", "git_commit", "git_describe",
     "library_versions", "atomic_path",
-    "atomic_write_text", "atomic_savefig", "temp_name", "is_stale_temp", "remove_stale_temps",
-    "record_lock_owner", "clear_stale_lock", "STALE_TEMP_SECONDS",
+    "atomic_write_text", "atomic_savefig", "temp_name", "is_stale_temp", "remove_stale_temps", "STALE_TEMP_SECONDS",
 ]
 
 # a temporary file not modified for this long is abandoned whatever its host (a write never
@@ -308,11 +301,14 @@ def write_table(df: pd.DataFrame, path: str | os.PathLike, *, columns_doc: dict[
 def write_tables(items) -> None:
     """Write several tables ``[(df, path, columns_doc, meta), ...]``: all to temporary files
     first, then all renamed, so a failure while writing any of them changes none of them."""
+    from .integrity import CHECKSUM_KEY, PLACEHOLDER, sign
+
     items = list(items)
-    tables = [_arrow_table(df, doc, meta) for df, _, doc, meta in items]
+    tables = [_arrow_table(df, doc, {**(meta or {}), CHECKSUM_KEY: PLACEHOLDER}) for df, _, doc, meta in items]
     with _staged([p for _, p, _, _ in items]) as tmps:
         for table, tmp in zip(tables, tmps):
             pq.write_table(table, str(tmp))
+            sign(tmp)  # SHA-256 of the whole file, in its footer (attention_dynamics.pipeline.integrity)
 
 
 def atomic_write_text(text: str, path: str | os.PathLike, encoding: str = "utf-8") -> None:
@@ -331,77 +327,7 @@ def atomic_savefig(fig, path: str | os.PathLike, **kwargs) -> None:
 
 
 def read_provenance(path: str | os.PathLike) -> dict[str, str]:
-    """The key-value metadata stored by :func:`write_table` (pandas' own entry left out)."""
+    """The key-value metadata stored by :func:`write_table` (pandas' own entry and the checksum left out)."""
     md = pq.read_schema(path).metadata or {}
-    return {k.decode(): v.decode() for k, v in md.items() if k != b"pandas"}
+    return {k.decode(): v.decode() for k, v in md.items() if k not in (b"pandas", b"attention_dynamics_sha256")}
 
-
-# --------------------------------------------------------------------------------------
-# stale Snakemake locks
-# --------------------------------------------------------------------------------------
-OWNER_FILE = "attention_dynamics_owner.json"
-
-
-def _proc_start(pid: int) -> str:
-    """Start time of process ``pid`` (clock ticks since boot, from /proc), or "" if unknown."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return ""
-    return stat.rsplit(")", 1)[1].split()[19]  # field 22 (starttime), after "pid (comm)"
-
-
-def _boot_id() -> str:
-    try:
-        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-    except OSError:
-        return ""
-
-
-def record_lock_owner(snakemake_dir: str | os.PathLike = ".snakemake") -> Path:
-    """Record this process as the owner of the Snakemake lock (called at ``onstart``).
-
-    Written inside ``.snakemake/locks/``, which Snakemake deletes when the run ends.
-    """
-    pid = os.getpid()
-    owner = {"host": socket.gethostname(), "pid": pid, "start": _proc_start(pid), "boot_id": _boot_id(),
-             "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
-    path = Path(snakemake_dir) / "locks" / OWNER_FILE
-    atomic_write_text(json.dumps(owner), path)
-    return path
-
-
-def clear_stale_lock(snakemake_dir: str | os.PathLike = ".snakemake") -> str | None:
-    """Remove the Snakemake lock of a run that no longer exists; returns what was done, or None.
-
-    The lock is removed only if its owner record (:func:`record_lock_owner`) names this host
-    and a process that is gone: it no longer exists, has another start time (pid reused),
-    or the machine has rebooted since. Anything else is left to Snakemake's own lock check.
-    """
-    locks = Path(snakemake_dir) / "locks"
-    lock_files = sorted(locks.glob("*.lock")) if locks.is_dir() else []
-    owner_path = locks / OWNER_FILE
-    if not owner_path.exists():
-        return None
-    try:
-        owner = json.loads(owner_path.read_text())
-        pid = int(owner["pid"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    if owner.get("host") != socket.gethostname():
-        return None
-    rebooted = bool(owner.get("boot_id")) and owner.get("boot_id") != _boot_id()
-    if not rebooted and pid == os.getpid():
-        return None
-    gone = rebooted or not _pid_alive(pid) or (bool(owner.get("start")) and _proc_start(pid) not in ("",
-                                                                                                    owner["start"]))
-    if not gone:
-        return None
-    for f in [*lock_files, owner_path]:
-        with contextlib.suppress(FileNotFoundError):
-            f.unlink()
-    if not lock_files:
-        return None
-    why = "the machine has rebooted since" if rebooted else "that process no longer exists"
-    return (f"removed the lock left by a Snakemake run that was killed (pid {pid} on {owner.get('host')}, "
-            f"started {owner.get('created_utc', '?')}; {why}); jobs it left unfinished are re-run")

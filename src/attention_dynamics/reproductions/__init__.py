@@ -13,7 +13,7 @@ Every vector field is :func:`attention_dynamics.engine.dynamics.velocity` and ev
 :func:`attention_dynamics.engine.dynamics.energy`; long horizons go through
 :func:`attention_dynamics.engine.simulate.simulate`. Nothing re-implements the interaction.
 """
-from .config import REPRODUCTIONS_DEFAULTS, emergence_cells, reproductions_config, reproductions_schema
+from .config import REPRODUCTIONS_DEFAULTS, emergence_cells, job_config, reproductions_config, reproductions_schema
 from .emergence import (EMERGENCE_COLUMNS, emergence_run, emergence_table, formation, linear_prediction_columns,
                         plot_emergence)
 from .phase_diagram import PHASE_COLUMNS, phase_diagram, plot_phase_diagram
@@ -29,6 +29,6 @@ __all__ = [
     "logtime_staircase", "staircase_tables", "circle_components", "components", "degree_power",
     "potential_on_circle", "potential_maxima", "default_l_max", "linear_selection", "linear_prediction_columns",
     "formation", "emergence_run", "emergence_table", "phase_diagram", "summary_rows", "summary_markdown",
-    "summary_html", "headline", "write_summary", "plot_staircase", "plot_emergence", "plot_phase_diagram", "reproductions_config",
-    "reproductions_schema", "emergence_cells",
+    "summary_html", "headline", "write_summary", "plot_staircase", "plot_emergence", "plot_phase_diagram",
+    "reproductions_config", "reproductions_schema", "emergence_cells", "job_config",
 ]
