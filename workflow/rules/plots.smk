@@ -1,6 +1,8 @@
 # All figures of one sweep in one job (one interpreter start for the 8 files), PNG + PDF,
 # each in the HTML report with its caption (workflow/report/<figure>.rst). Drawn by
-# attention_dynamics.analysis.plots with MPLBACKEND=Agg (no display needed).
+# attention_dynamics.analysis.plots with MPLBACKEND=Agg (no display needed). A fixed set of
+# files whatever the sweep's size: the PDF holds every page of plots.max_panels panels, the
+# PNG the first page (its title says which groups it shows).
 
 
 rule plots:
