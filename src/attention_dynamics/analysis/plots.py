@@ -206,6 +206,21 @@ def _page(n_panels: int, panel_h: float = PANEL_H):
     return fig, list(axes.ravel()[:max(n_panels, 1)])
 
 
+def _pages(n_items: int, max_panels: int, panel_h: float = PANEL_H):
+    """Yield (page index, all pages, figure, [(axes, item index)]) for items drawn max_panels per page."""
+    pages = _chunks(n_items, max_panels)
+    for p, rows in enumerate(pages):
+        fig, axes = _page(len(rows), panel_h)
+        yield p, pages, fig, axes, list(zip(axes, rows))
+
+
+def _betas_per_group(G: "_Groups", n_betas: int):
+    """The β drawn in each group's panel (n_betas spread over its range) and their colour scale."""
+    runs = G.runs
+    betas_of = {gid: _pick(runs.loc[runs["group_id"] == gid, "beta"], n_betas) for gid in G.table["group_id"]}
+    return betas_of, Scale("β", [b for bs in betas_of.values() for b in bs])
+
+
 def _panel_title(ax, text: str, fontsize: float = 8) -> None:
     ax.set_title(text, fontsize=fontsize)  # wrapped to the axes width in _finish, once the layout is known
 
@@ -492,8 +507,7 @@ def _clusters_panel(ax, g, runs_g, tr_g, betas, bscale, used: set) -> None:
 
 
 def _beta_pages(kind: str, tables: str, sweep: str, max_panels: int, n_betas: int, pdf_name=None) -> list:
-    runs = _read(tables, "runs", sweep)
-    G = _Groups(runs)
+    G = _Groups(_read(tables, "runs", sweep))
     runs = G.runs
     what = {"staircase": "energy staircase", "clusters": "cluster count"}[kind]
     if not len(G):
@@ -505,15 +519,11 @@ def _beta_pages(kind: str, tables: str, sweep: str, max_panels: int, n_betas: in
         ev = _with_group(_read(tables, "events", sweep, ["sweep", "cell_id", "beta", "seed", "time", "gap_at_open",
                                                           "kind"]),
                          runs)
-    betas_of = {gid: _pick(runs.loc[runs["group_id"] == gid, "beta"], n_betas) for gid in G.table["group_id"]}
-    bscale = Scale("β", [b for bs in betas_of.values() for b in bs])
-    pages = _chunks(len(G), max_panels)
+    betas_of, bscale = _betas_per_group(G, n_betas)
     figs = []
-    for p, rows in enumerate(pages):
-        fig, axes = _page(len(rows))
+    for p, pages, fig, axes, panels in _pages(len(G), max_panels):
         used: set = set()
-        for ax, i in zip(axes, rows):
-            g = G.table.iloc[i]
+        for ax, g in ((ax, G.table.iloc[i]) for ax, i in panels):
             gid = g["group_id"]
             runs_g = runs[runs["group_id"] == gid]
             tr_g = tr[tr["group_id"] == gid]
@@ -619,8 +629,7 @@ def _times_notes(fits_fam: pd.DataFrame, ns: list[int]) -> list[str]:
 
 def plot_times(tables: str, sweep: str, max_panels: int = 12, n_betas: int = 4, pdf_name=None) -> list:
     """Pages of the escape/first-merge-time figure; groups that differ only by n share a panel."""
-    runs = _read(tables, "runs", sweep)
-    G = _Groups(runs)
+    G = _Groups(_read(tables, "runs", sweep))
     runs = G.runs
     if not len(G):
         return [_no_data_page(sweep, "escape and first-merge times")]
@@ -630,12 +639,11 @@ def plot_times(tables: str, sweep: str, max_panels: int = 12, n_betas: int = 4, 
     families = list(dict.fromkeys(fam_of))
     by_n = any(G.table.loc[fam_of == f, "n"].nunique() > 1 for f in families)
     nscale = Scale("n", G.table["n"].astype(float), log=True) if by_n else None
-    pages = _chunks(len(families), max_panels)
     figs = []
-    for p, rows in enumerate(pages):
-        fig, axes = _page(len(rows), PANEL_H + 0.8)  # room for the slopes in the panel titles
+    # PANEL_H + 0.8: room for the slopes in the panel titles
+    for p, pages, fig, axes, panels in _pages(len(families), max_panels, PANEL_H + 0.8):
         used: set = set()
-        for ax, i in zip(axes, rows):
+        for ax, i in panels:
             members = G.table[fam_of == families[i]].sort_values("n")
             fam_runs = runs[runs["group_id"].isin(members["group_id"])]
             fam_fits = fits[fits["group_id"].isin(members["group_id"])] if len(fits) else fits
@@ -737,21 +745,16 @@ def _times_panel(ax, members, fam_runs, fam_fits, nscale, used: set) -> bool:
 # --------------------------------------------------------------------------------------
 def plot_lifetimes(tables: str, sweep: str, max_panels: int = 12, n_betas: int = 4, pdf_name=None) -> list:
     """Pages of the plateau-lifetime figure."""
-    runs = _read(tables, "runs", sweep)
-    G = _Groups(runs)
+    G = _Groups(_read(tables, "runs", sweep))
     runs = G.runs
     if not len(G):
         return [_no_data_page(sweep, "plateau lifetimes")]
     lt = _with_group(_read(tables, "lifetimes", sweep), runs)
-    betas_of = {gid: _pick(runs.loc[runs["group_id"] == gid, "beta"], n_betas) for gid in G.table["group_id"]}
-    bscale = Scale("β", [b for bs in betas_of.values() for b in bs])
-    pages = _chunks(len(G), max_panels)
+    betas_of, bscale = _betas_per_group(G, n_betas)
     figs = []
-    for p, rows in enumerate(pages):
-        fig, axes = _page(len(rows))
+    for p, pages, fig, axes, panels in _pages(len(G), max_panels):
         used: set = set()
-        for ax, i in zip(axes, rows):
-            g = G.table.iloc[i]
+        for ax, g in ((ax, G.table.iloc[i]) for ax, i in panels):
             gid = g["group_id"]
             sub = lt[(lt["group_id"] == gid) & lt["beta"].isin(betas_of[gid]) & (lt["lifetime"] > 0)]
             n_cens = _lifetimes_panel(ax, sub, betas_of[gid], bscale, used)
