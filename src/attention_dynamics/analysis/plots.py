@@ -5,12 +5,12 @@ Four figures per sweep, one panel per fit group (model, init, d, n, k, geometry;
 
 * ``staircase``: median normalised energy Ē over seeds against log time s = ln t / β,
   one line per β; dashed horizontal lines: the plateau heights Σ_a m_a² (lifetimes table)
-  common to at least a fifth of the runs, labelled once each (levels closer than the line
-  width are one level; labels that would collide are dropped); dotted vertical lines: the
-  predicted step positions s = 1 − cos D (D the gap between the merging clusters when
+  found in at least a fifth of the seeds (and two seeds), labelled once each (levels closer
+  than the line width are one level; labels that would collide are dropped; heights of
+  fewer seeds are short ticks on the right edge); dotted vertical lines: the predicted step
+  positions s_k = max_{l≤k} (1 − cos D_l) (D_l the gap between the clusters of merge l when
   their plateau opened, events table; D_min for runs that never merged), which the steps
-  approach as β grows (docs/science.md: the staircase). Levels and step positions of
-  fewer runs are short ticks on the right and top edges.
+  approach as β grows (docs/science.md §4).
 * ``clusters``: mean single-linkage cluster count against t (log axis), one line per β;
   for k = 2 caps the exact two-cluster merge time (reduced ODE) as a triangle on the top
   edge, in the colour of its β.
