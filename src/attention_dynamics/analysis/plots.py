@@ -74,9 +74,9 @@ LEVEL_TOL = 0.004       # Ē levels (and s positions) closer than this coincide 
 PANEL_W, PANEL_H, NCOLS = 4.2, 3.3, 3
 DPI = 110
 GROUP_KEYS = ["model", "init", "d", "n", "k", "eps", "spacing", "centres", "min_angle", "masses", "r", "sigma",
-              "theta_c", "t_max", "delta", "rtol", "atol", "per_decade", "max_steps"]
+              "theta_c", "t_max", "min_mass", "delta", "rtol", "atol", "per_decade", "max_steps", "max_wall_seconds"]
 _NAMES = {"eps": "ε", "theta_c": "θ_c", "min_angle": "min angle", "per_decade": "samples/decade",
-          "max_steps": "max steps", "sigma": "σ"}
+          "max_steps": "max steps", "sigma": "σ", "min_mass": "min mass", "max_wall_seconds": "max wall s"}
 _QUANTITY = {"escape": ("escape_time", "o", "C0", "escape"), "first_merge": ("first_merge_time", "s", "C3",
                                                                                "first merge")}
 
@@ -172,7 +172,8 @@ class _Groups:
         if not len(self.table):
             return ""
         row = self.table.iloc[0]
-        skip = {"delta", "rtol", "atol", "per_decade", "max_steps", "centres", *exclude}
+        skip = {"delta", "rtol", "atol", "per_decade", "max_steps", "max_wall_seconds", "min_mass", "centres",
+                *exclude}
         return " ".join(_fmt(c, row[c]) for c in self.keys
                         if c not in self.varying and c not in skip and _is_set(row[c]))
 
