@@ -77,7 +77,7 @@ class Scale:
             from matplotlib.ticker import FixedFormatter, FixedLocator, NullLocator
 
             cb.ax.yaxis.set_major_locator(FixedLocator(self.values))
-            cb.ax.yaxis.set_major_formatter(FixedFormatter([f"{v:.3g}" for v in self.values]))
+            cb.ax.yaxis.set_major_formatter(FixedFormatter([f"{v:.4g}" for v in self.values]))
             cb.ax.yaxis.set_minor_locator(NullLocator())
         cb.ax.tick_params(labelsize=7)
         return cb

@@ -783,10 +783,10 @@ def _lifetimes_panel(ax, sub: pd.DataFrame, betas, bscale, used: set) -> int:
     cens_mask = sub["censored"].astype(bool)
     counts = sorted(sub["n_clusters"].astype(int).unique())
     nb = len(betas)
-    width = 0.7
+    width = 0.7 if nb <= LEGEND_MAX else 0.2  # many β: stacked by colour rather than spread sideways
     rng = np.random.default_rng(0)
     for j, b in enumerate(betas):
-        off = (j - (nb - 1) / 2) * width / max(nb, 1)
+        off = -(j - (nb - 1) / 2) * width / max(nb, 1)  # the x axis is inverted: β grows left to right
         col = bscale(b)
         sb = sub[sub["beta"] == b]
         closed = sb[~cens_mask.loc[sb.index]]
