@@ -4,7 +4,8 @@ References, each independent of the code under test: the full system without col
 (``collapse=False``), the reduced two-cluster ODE (``theory.twocluster``, by quadrature), planted
 stragglers whose absorption and the following merge have closed-form reduced dynamics, the
 trajectory itself (a split time is where the two parts are θ_c apart), the reproduction's
-``formation()`` run with another integrator, and vector fields built to fail.
+``formation()`` run with another integrator, and vector fields built to fail. The collapse and
+fault tests run both engines (numpy and the compiled numba stepper).
 """
 from __future__ import annotations
 
@@ -16,13 +17,15 @@ import pytest
 
 from attention_dynamics import initial, simulate
 from attention_dynamics.engine.simulate import EVENT_KINDS
-from attention_dynamics.engine.stepper import PredictiveDOP853
+from attention_dynamics.engine.dynamics import numba_available
+from attention_dynamics.engine.stepper import NON_FINITE_ERROR, NON_FINITE_STEP, CompiledDOP853, PredictiveDOP853
 from attention_dynamics.pipeline import cell
 from attention_dynamics.reproductions.emergence import formation
 from attention_dynamics.theory.twocluster import two_cluster_merge_time
 
 MODELS = ("usa", "sa")
 SIM = sys.modules["attention_dynamics.engine.simulate"]
+ENGINES = ("numpy", pytest.param("numba", marks=pytest.mark.skipif(not numba_available(), reason="needs numba")))
 
 
 def _ols_slope(betas, log_t):
@@ -40,14 +43,15 @@ def _three_caps(seed=0, n=24):
     return initial.caps(n, 3, 3, 1e-3, np.random.default_rng(seed), centres=w, masses=[6, 8, 10])
 
 
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("model", MODELS)
 @pytest.mark.parametrize("beta", [4.0, 8.0, 12.0])
-def test_merge_times_independent_of_collapse(model, beta):
+def test_merge_times_independent_of_collapse(model, beta, engine):
     """n = 24 in 3 caps (ε = 1e-3, 0.8 rad apart, masses 6/8/10): these merges happen while the caps
     still contract (t ≈ 3–100). Without the collapse guard the error was O(δ): 2.2e-6 (USA, β = 8)."""
     data = _three_caps()
-    ref = simulate(data.x, beta=beta, model=model, collapse=False, t_max=1e6)
-    out = simulate(data.x, beta=beta, model=model, t_max=1e6)
+    ref = simulate(data.x, beta=beta, model=model, collapse=False, t_max=1e6, engine=engine)
+    out = simulate(data.x, beta=beta, model=model, t_max=1e6, engine=engine)
     assert ref.status == out.status == "ok"
     assert len(ref.merge_times) == len(out.merge_times) == 2
     np.testing.assert_allclose(out.merge_times, ref.merge_times, rtol=1e-8, atol=0)
@@ -331,68 +335,97 @@ def _two_caps():
 
 
 @pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning", "ignore:invalid value:RuntimeWarning")
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("mass", [1e-320, 1e308])
-def test_non_finite_field_at_t0_fails_fast(mass):
+def test_non_finite_field_at_t0_fails_fast(mass, engine):
     """Masses 1e-320 (1/n overflows) or 1e308 (n overflows): the field is NaN at t = 0. This hung
     (> 100 s) in the rejection loop; now it stops at once."""
+    simulate(_two_caps(), beta=10.0, t_max=1.0, engine=engine)  # compile (or load) outside the timing
     cpu = time.process_time()
-    res = simulate(_two_caps(), beta=10.0, masses=np.full(8, mass), max_steps=100)
+    res = simulate(_two_caps(), beta=10.0, masses=np.full(8, mass), max_steps=100, engine=engine)
     assert time.process_time() - cpu < 2.0
     assert res.status == "failed" and res.reason.startswith("non-finite field at t=0"), res.reason
-    assert res.stats["n_steps"] <= 1
+    assert res.stats["n_steps"] + res.stats["n_rejected"] <= 1
 
 
-def _field_after(n_calls, change):
-    """velocity() as is for the first n_calls evaluations, then ``change(v)``."""
-    original, calls = SIM.velocity, {"n": 0}
+@pytest.fixture
+def faulty_field(monkeypatch):
+    """``inject(engine, n_calls, change)``: the engine's field as is for its first n_calls evaluations
+    inside steps, then ``change(v)``. numpy: ``simulate.velocity`` is replaced. numba: the compiled
+    step cannot call Python, so its source runs in the interpreter (``dop853_step.py_func``: the
+    same code, checks and controller) with the compiled field wrapped; the compiled fault checks
+    themselves are tested without wrapping (the tests above and below, and the stepper tests)."""
+    def inject(engine, n_calls, change):
+        calls = {"n": 0}
+        if engine == "numpy":
+            original = SIM.velocity
 
-    def field(*args, **kwargs):
-        calls["n"] += 1
-        v = original(*args, **kwargs)
-        return change(v) if calls["n"] > n_calls else v
-    return field
+            def velocity(*args, **kwargs):
+                calls["n"] += 1
+                v = original(*args, **kwargs)
+                return change(v) if calls["n"] > n_calls else v
+            monkeypatch.setattr(SIM, "velocity", velocity)
+            return
+        from attention_dynamics.engine import kernels
+
+        kernels.warm_up()  # every compiled caller of the field is compiled before the field is wrapped
+        original = kernels.field
+
+        def field(y, m, d, mass, beta, usa, exact, normalise, out, *work):
+            calls["n"] += 1
+            original(y, m, d, mass, beta, usa, exact, normalise, out, *work)
+            if calls["n"] > n_calls:
+                out[:] = change(out)
+        monkeypatch.setattr(kernels, "field", field)
+        monkeypatch.setattr(kernels, "dop853_step", kernels.dop853_step.py_func)
+    return inject
 
 
-def test_non_finite_field_later_fails(monkeypatch):
-    monkeypatch.setattr(SIM, "velocity", _field_after(200, lambda v: v * np.nan))
-    res = simulate(_two_caps(), beta=10.0)
+@pytest.mark.parametrize("engine", ENGINES)
+def test_non_finite_field_later_fails(faulty_field, engine):
+    faulty_field(engine, 200, lambda v: v * np.nan)
+    res = simulate(_two_caps(), beta=10.0, engine=engine)
     assert res.status == "failed" and "non-finite" in res.reason, res.reason
     assert res.t_end > 0 and len(res.trajectory) >= 1
 
 
-def test_step_size_underflow_fails(monkeypatch):
+@pytest.mark.parametrize("engine", ENGINES)
+def test_step_size_underflow_fails(faulty_field, engine):
     """A field that jumps by 1e12 at random from some step on: no step size passes the error test
     before it drops below the float spacing of t."""
     rng = np.random.default_rng(0)
-    monkeypatch.setattr(SIM, "velocity", _field_after(200, lambda v: v + 1e12 * rng.standard_normal(v.shape)))
-    res = simulate(_two_caps(), beta=10.0)
+    faulty_field(engine, 200, lambda v: v + 1e12 * rng.standard_normal(v.shape))
+    res = simulate(_two_caps(), beta=10.0, engine=engine)
     assert res.status == "failed" and "Required step size is less than spacing" in res.reason, res.reason
 
 
-def test_max_steps_counts_rejected_attempts(monkeypatch):
+@pytest.mark.parametrize("engine", ENGINES)
+def test_max_steps_counts_rejected_attempts(faulty_field, monkeypatch, engine):
+    """max_steps bounds accepted + rejected attempts over all restarts; n_steps counts the accepted
+    ones (counted here independently, at the stepper) and n_rejected the others."""
     rng = np.random.default_rng(1)
-    monkeypatch.setattr(SIM, "velocity", _field_after(200, lambda v: v + 1e-2 * rng.standard_normal(v.shape)))
+    faulty_field(engine, 200, lambda v: v + 1e-2 * rng.standard_normal(v.shape))
     accepted = {"n": 0}
-    step = PredictiveDOP853.step
+    stepper = PredictiveDOP853 if engine == "numpy" else CompiledDOP853
+    step = stepper.step
 
     def counting_step(self):
         msg = step(self)
         accepted["n"] += self.status != "failed"
         return msg
-    monkeypatch.setattr(PredictiveDOP853, "step", counting_step)
-    res = simulate(_two_caps(), beta=10.0, max_steps=60)
+    monkeypatch.setattr(stepper, "step", counting_step)
+    res = simulate(_two_caps(), beta=10.0, max_steps=60, engine=engine)
+    st = res.stats
     assert res.status == "failed" and res.reason.startswith("max_steps=60 reached at t="), res.reason
-    assert res.stats["n_steps"] == 60 and accepted["n"] < 60  # rejected attempts counted
+    assert st["n_steps"] == accepted["n"] and st["n_rejected"] > 0  # rejected attempts counted
+    assert st["n_steps"] + st["n_rejected"] == 60
 
 
-def test_wall_clock_limit(monkeypatch):
-    def slow(*args, **kwargs):
-        time.sleep(0.005)
-        return original(*args, **kwargs)
-    original = SIM.velocity
-    monkeypatch.setattr(SIM, "velocity", slow)
+@pytest.mark.parametrize("engine", ENGINES)
+def test_wall_clock_limit(faulty_field, engine):
+    faulty_field(engine, 0, lambda v: (time.sleep(0.005), v)[1])
     t0 = time.perf_counter()
-    res = simulate(_two_caps(), beta=10.0, max_wall_seconds=0.2)
+    res = simulate(_two_caps(), beta=10.0, max_wall_seconds=0.2, engine=engine)
     assert time.perf_counter() - t0 < 1.5
     assert res.status == "failed" and res.reason.startswith("max_wall_seconds=0.2 exceeded at t="), res.reason
 
@@ -401,7 +434,22 @@ def test_stepper_stops_on_a_non_finite_field():
     """The solver itself: a NaN field gives a NaN initial step, on which the rejection loop never
     reached h < min_step; now step() fails at once."""
     solver = PredictiveDOP853(lambda t, y: y * np.nan, 0.0, np.ones(3), 10.0)
-    assert solver.step() == "non-finite step size (the field is not finite)"
+    assert solver.step() == NON_FINITE_STEP
     assert solver.status == "failed" and solver.n_attempts == 0
     solver = PredictiveDOP853(lambda t, y: np.where(t > 0, np.nan, -y), 0.0, np.ones(3), 10.0)
-    assert solver.step() == "non-finite field or state inside a step" and solver.n_attempts == 1
+    assert solver.step() == NON_FINITE_ERROR and solver.n_attempts == 1
+
+
+@pytest.mark.skipif(not numba_available(), reason="needs numba")
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")
+def test_compiled_stepper_stops_on_a_non_finite_field():
+    """The same checks compiled: a NaN field at the start (masses 1e-320: 1/n overflows) gives a NaN
+    initial step; a state that turns NaN (the field is then NaN inside the attempt) fails the attempt."""
+    x = _two_caps()
+    solver = CompiledDOP853(x.shape, np.full(8, 1e-320), 10.0, "usa", False, 0.0, x.ravel(), 10.0)
+    assert not np.isfinite(solver.f).all()
+    assert solver.step() == NON_FINITE_STEP
+    assert solver.status == "failed" and solver.n_attempts == 0
+    solver = CompiledDOP853(x.shape, np.ones(8), 10.0, "usa", False, 0.0, x.ravel(), 10.0, first_step=0.1)
+    solver.y[0] = np.nan
+    assert solver.step() == NON_FINITE_ERROR and solver.n_attempts == 1 and solver.n_rejected == 0

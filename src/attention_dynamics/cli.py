@@ -12,7 +12,7 @@ __all__ = ["main"]
 def _cell_from_args(a) -> dict:
     cell = {"model": a.model, "init": a.init, "d": a.d, "n": a.n, "k": a.k, "beta": a.beta,
             "t_max": a.t_max, "theta_c": a.theta_c, "delta": a.delta, "rtol": a.rtol,
-            "centres": a.centres}
+            "centres": a.centres, "engine": a.engine}
     for key in ("eps", "spacing", "min_angle", "r", "sigma", "min_mass", "max_wall_seconds"):
         val = getattr(a, key)
         if val is not None:
@@ -50,6 +50,8 @@ def _add_cell_options(p: argparse.ArgumentParser) -> None:
                    help="macroscopic cluster threshold, a fraction of the mass (default: per initial data)")
     s.add_argument("--max-wall-seconds", dest="max_wall_seconds", type=float,
                    help=f"wall-clock limit per simulation (default {D['max_wall_seconds']:g})")
+    s.add_argument("--engine", choices=["auto", "numpy", "numba"], default=D["engine"],
+                   help="integrator implementation; auto = numba when installed (default %(default)s)")
 
 
 def _cmd_simulate(a) -> int:
@@ -75,7 +77,8 @@ def _cmd_simulate(a) -> int:
         if row["formation_status"]:
             print(f"  formation: {row['formation_status']} at t = {row['formation_time']:.6g}, "
                   f"{row['n_clusters_formation']} clusters")
-        print(f"  {row['n_steps']} steps, {row['n_rhs']} field evaluations, {row['wall_seconds']:.3f} s")
+        print(f"  {row['n_steps']} steps ({row['n_rejected']} rejected), {row['n_rhs']} field evaluations, "
+              f"{row['wall_seconds']:.3f} s")
         if len(events):
             cols = ["kind", "time", "n_clusters_before", "n_clusters_after", "mass_a", "mass_b", "gap_at_open"]
             print(events[cols].to_string(index=False))

@@ -3,8 +3,9 @@
 :func:`simulate` repeats four named steps until one point remains or ``t_max`` is reached:
 
 1. **step** (:meth:`_Run.step`): one adaptive DOP853 step of :func:`dynamics.velocity` on the
-   current weighted points, in *local* time (time since the last restart). A non-finite field,
-   a step-size underflow, ``max_steps`` step attempts (accepted and rejected) or
+   current weighted points, in *local* time (time since the last restart), by the stepper of the
+   engine (:mod:`.stepper`: numpy, or numba with the field and step compiled). A non-finite
+   field, a step-size underflow, ``max_steps`` step attempts (accepted and rejected) or
    ``max_wall_seconds`` end the run with status "failed" and the reason.
 2. **detect events** (:meth:`_Run.detect_events`): from the step's dense output, by root
    finding, the escape of a particle from its doubled cap; (uniform data) the formation of
@@ -47,8 +48,8 @@ from scipy.optimize import brentq
 from ..theory.twocluster import two_cluster_merge_time
 from .clusters import (FORMATION_FRACTION, FORMATION_SAMPLES, FORMATION_TIGHT_ANGLE, components, first_time_on_grid,
                        is_macroscopic, single_linkage_labels, tight_mass_fraction)
-from .dynamics import MODELS, energy, velocity
-from .stepper import PredictiveDOP853
+from .dynamics import MODELS, energy, resolve_engine, velocity
+from .stepper import new_stepper
 
 __all__ = ["simulate", "SimulationResult", "EVENT_COLUMNS", "TRAJECTORY_COLUMNS", "LIFETIME_COLUMNS",
            "EVENT_KINDS", "default_record_times", "resolve_min_mass"]
@@ -255,8 +256,9 @@ def default_record_times(t_max: float, per_decade: int = 8, t_first: float = 1e-
 
 
 class _Fault(Exception):
-    """Raised inside the field evaluation to end a run (wall-clock limit): from a solver step, its
-    dense output or a solver's start."""
+    """Raised before a field evaluation to end a run (wall-clock limit): from a solver step, its
+    dense output or a solver's start (numpy engine: in the right-hand side; numba engine: before
+    each compiled step or dense output, see :class:`.stepper.CompiledDOP853`)."""
 
 
 # --------------------------------------------------------------------------------------
@@ -297,11 +299,12 @@ class _Run:
     """State of one simulation; :func:`simulate` drives it through its four steps."""
 
     def __init__(self, x, mass, *, beta, model, t_max, theta_c, delta, collapse, rtol, atol, caps, rec,
-                 max_steps, max_wall_seconds, restart_ratio, min_mass, wait_for_formation):
+                 max_steps, max_wall_seconds, restart_ratio, min_mass, wait_for_formation, engine):
         self.beta, self.model, self.t_max = beta, model, t_max
         self.theta_c, self.cos_c = theta_c, np.cos(theta_c)
         self.delta, self.collapse_on = delta, collapse
         self.rtol, self.atol = rtol, atol
+        self.engine = engine
         self.max_steps, self.max_wall, self.restart_ratio = max_steps, max_wall_seconds, restart_ratio
         self.caps, self.rec, self.rec_i = caps, rec, 0
         self.n_total = float(mass.sum())
@@ -313,7 +316,8 @@ class _Run:
         self.point_of = np.arange(x.shape[0])  # original particle -> current point
         self.t_off = 0.0
         self.wall0 = _time.perf_counter()
-        self.stats = dict(n_steps=0, n_rhs=0, n_restarts=0, n_collapses=0, n_guarded=0, max_norm_error=0.0)
+        self.stats = dict(n_steps=0, n_rejected=0, n_rhs=0, n_restarts=0, n_collapses=0, n_guarded=0,
+                          max_norm_error=0.0, engine=engine)
         self.status, self.reason = "ok", ""
         self.events: list[dict] = []
         self.traj: list[tuple] = []
@@ -428,12 +432,16 @@ class _Run:
         return lab, cnt
 
     # ----- 1. step -----------------------------------------------------------------------
+    def check_wall(self):
+        """Raise :class:`_Fault` once the run has used ``max_wall_seconds``."""
+        if _time.perf_counter() - self.wall0 > self.max_wall:
+            raise _Fault(f"max_wall_seconds={self.max_wall:g} exceeded")
+
     def fun(self, t, y):
         # Evaluate the field at x/|x|: the solver state then has no tendency to leave the
         # sphere (the projected field of an off-sphere x is not tangent, and on long
         # near-antipodal plateaus |x| − 1 would grow exponentially).
-        if _time.perf_counter() - self.wall0 > self.max_wall:
-            raise _Fault(f"max_wall_seconds={self.max_wall:g} exceeded")
+        self.check_wall()
         x = y.reshape(self.mass.size, -1)
         x = x / np.sqrt(np.einsum("ij,ij->i", x, x))[:, None]
         return velocity(x, self.mass, self.beta, self.model, exact=not self.collapse_on).ravel()
@@ -443,15 +451,24 @@ class _Run:
         self.status, self.reason = "failed", f"{why} at t={t:.6g}" + (f": {detail}" if detail else "")
         return None
 
+    def count_solver(self):
+        """Add the counters of the current solver to the run's (before it is replaced, and at the end)."""
+        s = self.solver
+        if s is None:
+            return
+        self.attempts_done += s.n_attempts
+        self.stats["n_rhs"] += s.nfev
+        self.stats["n_steps"] += s.n_accepted
+        self.stats["n_rejected"] += s.n_rejected
+
     def new_solver(self, first_step=None):
-        if self.solver is not None:
-            self.attempts_done += self.solver.n_attempts
-            self.stats["n_rhs"] += self.solver.nfev
+        self.count_solver()
         self.solver = None
         try:
-            solver = PredictiveDOP853(self.fun, 0.0, self.x.ravel().copy(), self.t_max - self.t_off, rtol=self.rtol,
-                                      atol=self.atol, first_step=first_step,
-                                      max_attempts=max(self.max_steps - self.attempts_done, 0))
+            solver = new_stepper(self.engine, self.fun, self.mass, self.beta, self.model, not self.collapse_on, 0.0,
+                                 self.x.ravel().copy(), self.t_max - self.t_off, rtol=self.rtol, atol=self.atol,
+                                 first_step=first_step, max_attempts=max(self.max_steps - self.attempts_done, 0),
+                                 check=self.check_wall)
         except _Fault as exc:
             return self.fail(str(exc))
         self.solver = solver
@@ -693,7 +710,9 @@ class _Run:
         return bool((self.x @ self.x.T).min() > 1.0 - 0.5 * self.delta * self.delta)
 
     def restart(self, st: _Step, force: bool):
-        """Move the time origin to the step's end and start a new solver there, if needed."""
+        """Move the time origin to the step's end and start a new solver there, if needed. The new
+        solver's first step is the one the controller proposed next (not the last step taken: on a
+        closing plateau that one is already too large, and every restart would cost a rejection)."""
         self.finished = self.done()
         if self.solver.status == "finished" or self.finished:
             self.t_off += st.t1
@@ -701,10 +720,11 @@ class _Run:
         h = self.solver.step_size
         if not force and not (h is not None and h < self.restart_ratio * st.t1):
             return
+        h_next = self.solver.next_step
         self.t_off += st.t1
         self.x = self.x / np.linalg.norm(self.x, axis=1, keepdims=True)
         self.stats["n_restarts"] += 1
-        self.new_solver(first_step=min(h, 0.5 * (self.t_max - self.t_off)) if h else None)
+        self.new_solver(first_step=min(h_next, 0.5 * (self.t_max - self.t_off)) if h_next else None)
 
     @property
     def running(self) -> bool:
@@ -713,19 +733,22 @@ class _Run:
 
     # ----- result ------------------------------------------------------------------------
     def result(self) -> SimulationResult:
-        self.stats["n_steps"] = self.attempts()
-        if self.solver is not None:
-            self.stats["n_rhs"] += self.solver.nfev
+        self.count_solver()
         if self.status == "ok":
             t_end = min(self.t_off, self.t_max)
         else:
             t_end = self.t_off + (self.solver.t if self.solver is not None else 0.0)
         n_final = self.n_macroscopic(self.cluster_masses(self.labels, self.count))
         censored = self.status == "ok" and not self.finished and (n_final > 1 or not self.tracking)
-        # the remaining samples: after the end nothing moves (one point) or nothing is known
+        # the remaining samples: after the end nothing moves (one point: the sample of the final
+        # state, computed once) or nothing is known
+        final = None
         while self.rec_i < self.rec.size:
-            if self.finished:
+            if self.finished and final is None:
                 self.sample(self.x, self.rec[self.rec_i])
+                final = self.traj[-1][1:]
+            elif self.finished:
+                self.traj.append((self.rec[self.rec_i], *final))
             else:
                 self.traj.append((self.rec[self.rec_i], np.nan, -1, -1, np.nan, self.mass.size))
             self.rec_i += 1
@@ -756,7 +779,7 @@ def simulate(x0, *, beta: float, model: str = "usa", t_max: float = 1e20, masses
              rtol: float = 1e-10, atol: float = 1e-12, cap_centres=None, cap_eps: float | None = None,
              cap_labels=None, record_times=None, max_steps: int = 200_000,
              restart_ratio: float = 1e-4, min_mass: float | None = None, wait_for_formation: bool = False,
-             max_wall_seconds: float = 3600.0) -> SimulationResult:
+             max_wall_seconds: float = 3600.0, engine: str = "auto") -> SimulationResult:
     """Integrate SA or USA from ``x0`` until one point remains or ``t_max`` is reached.
 
     Parameters
@@ -785,9 +808,17 @@ def simulate(x0, *, beta: float, model: str = "usa", t_max: float = 1e20, masses
         −1 are not tracked.
     record_times : global times at which the trajectory is sampled (default: 0 and 8
         per decade from 1e-2 to t_max).
-    max_steps : most step attempts (accepted and rejected); max_wall_seconds : most wall-clock
-        seconds. A run that exceeds either, or meets a non-finite field or a step-size underflow,
-        ends with status "failed" and the reason.
+    max_steps : most step attempts (accepted and rejected, over all restarts); max_wall_seconds :
+        most wall-clock seconds. A run that exceeds either, or meets a non-finite field or a
+        step-size underflow, ends with status "failed" and the reason.
+    engine : ``"numpy"`` (scipy's DOP853 calling the numpy field), ``"numba"`` (the same
+        stepper, controller, fault checks and field compiled, :mod:`.kernels`; equal merge times
+        to ~1e-13 relative) or ``"auto"`` (numba when installed). See :mod:`.stepper`.
+
+    ``stats`` (the solver counters of the run): ``n_steps`` accepted steps, ``n_rejected``
+    rejected attempts (``n_steps + n_rejected ≤ max_steps``), ``n_rhs`` field evaluations,
+    ``n_restarts``, ``n_collapses``, ``n_guarded``, ``max_norm_error``, ``wall_seconds`` and
+    ``engine`` (the one that ran: numpy or numba).
     """
     beta = _check_positive("beta", beta)
     if model not in MODELS:
@@ -802,6 +833,7 @@ def simulate(x0, *, beta: float, model: str = "usa", t_max: float = 1e20, masses
         raise ValueError(f"theta_c must be in (0, π), got {theta_c!r}")
     if not delta < 2 * np.sin(theta_c / 2):
         raise ValueError(f"delta (chordal) must be smaller than the chord of theta_c; got delta={delta!r}")
+    engine = resolve_engine(engine)
     x, mass = _as_points(x0, masses)
     caps = _caps_arg(cap_centres, cap_eps, cap_labels, *x.shape)
     min_mass = resolve_min_mass(min_mass, mass, None if caps is None else caps[2])
@@ -811,7 +843,7 @@ def simulate(x0, *, beta: float, model: str = "usa", t_max: float = 1e20, masses
     run = _Run(x, mass, beta=beta, model=model, t_max=t_max, theta_c=theta_c, delta=delta, collapse=collapse,
                rtol=rtol, atol=atol, caps=caps, rec=rec, max_steps=int(max_steps),
                max_wall_seconds=max_wall_seconds, restart_ratio=restart_ratio, min_mass=min_mass,
-               wait_for_formation=bool(wait_for_formation))
+               wait_for_formation=bool(wait_for_formation), engine=engine)
     while run.running:
         try:
             st = run.step()                           # 1. one adaptive step

@@ -68,8 +68,8 @@ def _concat(frames: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
 
 def _coerce(df: pd.DataFrame, name: str) -> pd.DataFrame:
     """Stable dtypes whatever the cells held (an all-empty cell table comes back as object)."""
-    text = {"sweep", "cell_id", "model", "init", "status", "reason", "cell_path", "group_id", "centres", "masses",
-            "kind", "closed_by", "formation_status"}
+    text = {"sweep", "cell_id", "model", "init", "status", "reason", "engine", "cell_path", "group_id", "centres",
+            "masses", "kind", "closed_by", "formation_status"}
     booleans = {"escape_censored", "censored"}
     for col in df.columns:
         if col in text:

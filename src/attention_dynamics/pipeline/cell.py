@@ -24,6 +24,7 @@ import pandas as pd
 
 from .. import initial
 from ..engine.clusters import is_macroscopic, single_linkage_labels
+from ..engine.dynamics import ENGINES
 from ..engine.simulate import EVENT_COLUMNS, LIFETIME_COLUMNS, TRAJECTORY_COLUMNS, default_record_times, simulate
 from ..theory.twocluster import escape_theorem_gamma, escape_time_lower_bound
 
@@ -52,13 +53,14 @@ CELL_DEFAULTS: dict = {
     "rtol": 1e-10,
     "atol": 1e-12,
     "per_decade": 8,
-    "max_steps": 200_000,    # solver step attempts per simulation; more: the run is recorded as failed
+    "max_steps": 200_000,    # solver step attempts (accepted + rejected) per simulation; more: the run fails
     "min_mass": None,        # macroscopic threshold (fraction of the mass); None = the family default
     "max_wall_seconds": 3600.0,  # wall-clock limit per simulation; more: the run is recorded as failed
+    "engine": "auto",        # "numpy" | "numba" | "auto" (numba when installed): same merge times to ~1e-13
 }
 # keys that do not change the initial data, hence are left out of the seed key
 _NOT_IN_SEED = {"beta", "model", "t_max", "theta_c", "delta", "rtol", "atol", "per_decade", "max_steps", "min_mass",
-                "max_wall_seconds"}
+                "max_wall_seconds", "engine"}
 
 PARAM_COLUMNS = {
     "sweep": "sweep name from the config",
@@ -119,13 +121,16 @@ RUN_COLUMNS = {
                     "stragglers start outside every cap, outside the theorem's hypothesis)",
     "escape_bound": "GKPR24 lower bound T₂ = (ε/n) e^{(1−α)β} on the escape time (caps only)",
     "wall_seconds": "wall-clock seconds of this simulation",
-    "n_steps": "solver step attempts (accepted + rejected)",
+    "n_steps": "accepted solver steps",
+    "n_rejected": "rejected step attempts (each costs 12 vector-field evaluations); n_steps + n_rejected is "
+                  "bounded by max_steps",
     "n_rhs": "vector-field evaluations",
     "n_restarts": "solver restarts (collapses, merges, local-time resets)",
     "n_collapses": "collapse operations (groups within δ replaced by weighted points)",
     "n_guarded": "times a cluster within δ was left uncollapsed because a join of it was imminent (the collapse "
                  "guard that keeps event times independent of δ)",
     "max_norm_error": "largest | |x| − 1 | seen at a step end before renormalisation",
+    "engine": "integrator implementation that ran: numpy or numba (empty if the run raised)",
 }
 KEY_COLUMNS = {"sweep": PARAM_COLUMNS["sweep"], "cell_id": PARAM_COLUMNS["cell_id"],
                "beta": PARAM_COLUMNS["beta"], "seed": PARAM_COLUMNS["seed"]}
@@ -171,6 +176,8 @@ def validate_cell(cell: dict) -> dict:
         raise ValueError(f"init must be one of ['caps', 'gaussian', 'uniform'], got {c['init']!r}")
     if c["centres"] not in ("circle", "random"):
         raise ValueError(f"centres must be one of ['circle', 'random'], got {c['centres']!r}")
+    if c["engine"] not in ENGINES:
+        raise ValueError(f"engine must be one of {list(ENGINES)}, got {c['engine']!r}")
     c["d"] = _number(c, "d", int, 2, lo_open=False, what="(points on S^(d-1))")
     c["n"] = _number(c, "n", int, 1, lo_open=False)
     c["k"] = 1 if c["init"] == "uniform" else _number(c, "k", int, 1, lo_open=False)
@@ -356,7 +363,7 @@ def run_one(cell: dict, seed: int, base_seed: int = 0):
         res = simulate(data.x, beta=c["beta"], model=c["model"], t_max=c["t_max"], theta_c=c["theta_c"],
                        delta=c["delta"], rtol=c["rtol"], atol=c["atol"], max_steps=c["max_steps"],
                        max_wall_seconds=c["max_wall_seconds"], min_mass=min_mass,
-                       wait_for_formation=c["init"] == "uniform",
+                       wait_for_formation=c["init"] == "uniform", engine=c["engine"],
                        record_times=default_record_times(c["t_max"], c["per_decade"]), **esc_kwargs)
     except Exception as exc:  # recorded, never fatal for the sweep
         nan = np.nan
@@ -364,8 +371,8 @@ def run_one(cell: dict, seed: int, base_seed: int = 0):
         row.update(status="error", reason=f"{type(exc).__name__}: {exc}", escape_time=nan,
                    escape_censored=False, first_merge_time=nan, n_merges=0, n_absorptions=0, censored=False,
                    t_end=nan, n_clusters_initial=-1, n_clusters_final=-1, formation_status="", formation_time=nan,
-                   n_clusters_formation=-1, wall_seconds=time.perf_counter() - t0, n_steps=0, n_rhs=0,
-                   n_restarts=0, n_collapses=0, n_guarded=0, max_norm_error=nan)
+                   n_clusters_formation=-1, wall_seconds=time.perf_counter() - t0, n_steps=0, n_rejected=0,
+                   n_rhs=0, n_restarts=0, n_collapses=0, n_guarded=0, max_norm_error=nan, engine="")
         empty = {name: pd.DataFrame(columns=list(cols)) for name, cols in TABLES.items() if name != "runs"}
         return row, empty["events"], empty["lifetimes"], empty["trajectories"]
     st = res.stats
@@ -377,9 +384,9 @@ def run_one(cell: dict, seed: int, base_seed: int = 0):
         n_clusters_initial=res.n_clusters_initial, n_clusters_final=res.n_clusters_final,
         formation_status=res.formation_status, formation_time=res.formation_time,
         n_clusters_formation=res.n_clusters_formation,
-        wall_seconds=time.perf_counter() - t0, n_steps=st["n_steps"], n_rhs=st["n_rhs"],
-        n_restarts=st["n_restarts"], n_collapses=st["n_collapses"], n_guarded=st["n_guarded"],
-        max_norm_error=st["max_norm_error"])
+        wall_seconds=time.perf_counter() - t0, n_steps=st["n_steps"], n_rejected=st["n_rejected"],
+        n_rhs=st["n_rhs"], n_restarts=st["n_restarts"], n_collapses=st["n_collapses"], n_guarded=st["n_guarded"],
+        max_norm_error=st["max_norm_error"], engine=st["engine"])
     key = {k: params[k] for k in KEY_COLUMNS}
 
     def keyed(df):
@@ -393,7 +400,7 @@ def _typed(df: pd.DataFrame, columns: dict) -> pd.DataFrame:
     df = df.reindex(columns=list(columns))
     for col in df.columns:
         if df[col].dtype == object and col not in ("sweep", "cell_id", "model", "init", "status", "reason", "kind",
-                                                    "closed_by", "formation_status"):
+                                                    "closed_by", "formation_status", "engine"):
             df[col] = pd.to_numeric(df[col])
     return df
 

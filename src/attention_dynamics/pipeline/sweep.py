@@ -34,6 +34,7 @@ from typing import Any, Callable
 
 import yaml
 
+from ..engine.dynamics import ENGINES
 from .cell import CELL_DEFAULTS, validate_cell
 from .config import ConfigError, config_hash, deep_update, digest, format_value, load_yaml_strict, round_sig
 
@@ -147,13 +148,16 @@ CELL_KEYS: dict[str, Key] = {k.name: k for k in [
     Key("rtol", "float", _D["rtol"], "relative tolerance of the DOP853 integrator", check=_in_open(0, 1)),
     Key("atol", "float", _D["atol"], "absolute tolerance of the DOP853 integrator", check=_positive),
     Key("per_decade", "int", _D["per_decade"], "trajectory samples per decade of time", check=_at_least(1)),
-    Key("max_steps", "int", _D["max_steps"], "most solver steps per simulation; a run that needs more stops and "
-        "is recorded with status failed (the sweep goes on)", check=_at_least(1)),
+    Key("max_steps", "int", _D["max_steps"], "most solver step attempts (accepted and rejected) per simulation; a "
+        "run that needs more stops and is recorded with status failed (the sweep goes on)", check=_at_least(1)),
     Key("min_mass", "float_or_null", _D["min_mass"], "a cluster is macroscopic when it holds at least this fraction "
         "of the particles; smaller ones are stragglers (their joins are absorptions, not merges). null: half the "
         "smallest cap/component's mass fraction (caps, gaussian), max(0.01, 3/n) (uniform)", check=_min_mass),
     Key("max_wall_seconds", "float", _D["max_wall_seconds"], "wall-clock limit per simulation (seconds); a run that "
         "needs more stops and is recorded with status failed (the sweep goes on)", check=_positive),
+    Key("engine", "enum", _D["engine"], "integrator implementation: numpy (scipy's DOP853 on the numpy field), numba "
+        "(the same stepper and field compiled; merge times equal to ~1e-13) or auto (numba when installed)",
+        choices=ENGINES),
 ]}
 
 SWEEP_ONLY_KEYS: dict[str, Key] = {k.name: k for k in [
