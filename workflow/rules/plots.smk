@@ -1,7 +1,9 @@
 # All figures of one sweep in one job (one interpreter start for the 8 files), PNG + PDF.
 # The PNGs are in the HTML report with their captions (workflow/report/<figure>.rst, which state
 # the sweep's settings from params.facts); the PDFs stay files for papers. Drawn by
-# attention_dynamics.analysis.plots with MPLBACKEND=Agg (no display needed).
+# attention_dynamics.analysis.plots with MPLBACKEND=Agg (no display needed). A fixed set of
+# files whatever the sweep's size: the PDF holds every page of plots.max_panels panels, the
+# PNG the first page (its title says which groups it shows).
 
 
 rule plots:

@@ -171,10 +171,11 @@ FITS_KEYS: dict[str, Key] = {k.name: k for k in [
 ]}
 
 PLOTS_KEYS: dict[str, Key] = {k.name: k for k in [
-    Key("max_panels", "int", 12, "largest number of panels (groups) in one figure; extra groups are left "
-        "out and the figure title says how many", grid=False, check=_at_least(1)),
+    Key("max_panels", "int", 12, "most panels (fit groups) per page of a figure; the PDF has every page (up to "
+        "25), the PNG is the first page and its title says which groups it shows", grid=False, check=_at_least(1)),
     Key("n_betas", "int", 4, "number of β values drawn as separate lines in the staircase, cluster-count "
-        "and lifetime plots (spread over the sweep's β range)", grid=False, check=_at_least(1)),
+        "and lifetime plots (spread over the sweep's β range; more than 5: a colour bar)", grid=False,
+        check=_at_least(1)),
 ]}
 
 # Sizes that would exhaust a workstation (memory or time) stop the check; a user with a bigger

@@ -16,11 +16,11 @@ from ..engine.clusters import (FORMATION_FRACTION, FORMATION_SAMPLES, FORMATION_
                                is_macroscopic, locate_first, tight_mass_fraction)
 from ..engine.dynamics import velocity, velocity_circle
 from ..theory.gegenbauer import formation_time, l_star
-from ._figures import _plt, _save_figure
+from ._figures import _plt, _save_and_close
 from .selection import _dist_str, default_l_max, degree_power, linear_selection, potential_maxima
 
 __all__ = ["EMERGENCE_COLUMNS", "formation", "linear_prediction_columns", "emergence_run", "emergence_table",
-           "plot_emergence"]
+           "emergence_figure", "plot_emergence"]
 
 _SOLVERS = {"RK23": RK23, "RK45": RK45, "DOP853": DOP853}
 
@@ -413,13 +413,17 @@ def emergence_table(betas, seeds, *, d: int = 2, n: int = 2000, log=None, **kwar
 
 
 
-def plot_emergence(emergence: pd.DataFrame, paths) -> None:
+def emergence_figure(emergence: pd.DataFrame):
     """Observed counts per β (marker area ∝ frequency) over the l*(β) staircase and the finite-n prediction.
 
     d = 2: the headline count (maxima of φ at the end of the linear phase), the mean count at
     formation and the most probable count of the finite-n linear theory; any d: the median
-    dominant degree.
+    dominant degree. One panel per (d, n); one legend for all panels, below them (it never
+    covers data). Returns the matplotlib figure.
     """
+    from matplotlib.lines import Line2D
+
+    from ..analysis.figstyle import legend_below, suptitle
     from ..theory.gegenbauer import switch_points
 
     plt = _plt()
@@ -427,43 +431,59 @@ def plot_emergence(emergence: pd.DataFrame, paths) -> None:
               else [(2, 0)])
     cols = min(len(panels), 3)
     rows_ = -(-len(panels) // cols)
-    fig, axes = plt.subplots(rows_, cols, figsize=(6.0 * cols, 4.4 * rows_), squeeze=False)
+    fig, axes = plt.subplots(rows_, cols, figsize=(6.0 * cols, 4.2 * rows_ + 1.0), squeeze=False,
+                             layout="constrained", dpi=130)
     for ax in axes.ravel()[len(panels):]:
         ax.set_visible(False)
+    used: dict[str, Line2D] = {}
     for ax, (d, n) in zip(axes.ravel(), panels):
-        g = emergence[(emergence["d"] == d) & (emergence["n"] == n) & emergence["status"].isin(["ok", "history_failed"])]
+        g = emergence[(emergence["d"] == d) & (emergence["n"] == n) & emergence["status"].isin(["ok", "history_failed"])] \
+            if len(emergence) else emergence
         bmax = float(g["beta"].max()) * 1.05 if len(g) else 40.0
         bs = np.linspace(0.2, bmax, 800)
-        ax.plot(bs, l_star(bs, int(d)), color="k", lw=1.2, drawstyle="steps-post", label="l*(β, d) = argmax λ_l")
+        ax.plot(bs, l_star(bs, int(d)), color="k", lw=1.2, drawstyle="steps-post")
+        used["l*"] = Line2D([], [], color="k", lw=1.2, label="l*(β, d) = argmax λ_l")
         sp = switch_points(30, int(d))
         for b in sp[sp < bmax]:
             ax.axvline(b, color="0.75", ls=":", lw=0.8)
+        used["switch"] = Line2D([], [], color="0.6", ls=":", lw=0.8, label="switch points β_c(l → l+1)")
+        title = f"d = {d}, n = {n}" if len(emergence) else "no emergence runs in the table"
         head = "n_clusters_linear" if d == 2 and "n_clusters_linear" in g else "n_clusters_formation"
-        h = g[g[head] >= 1]
+        h = g[g[head] >= 1] if len(g) else g
         if len(h):
             cnt = h.groupby(["beta", head]).size().rename("k").reset_index()
             tot = h.groupby("beta").size()
             frac = cnt["k"] / tot.loc[cnt["beta"]].to_numpy()
             label = ("count: maxima of φ at the end of the linear phase" if head == "n_clusters_linear"
                      else "clusters at formation") + " (area ∝ frequency)"
-            ax.scatter(cnt["beta"], cnt[head], s=300 * frac, color="tab:red", alpha=0.6, label=label)
+            ax.scatter(cnt["beta"], cnt[head], s=300 * frac, color="tab:red", alpha=0.6)
+            used[head] = Line2D([], [], ls="", marker="o", color="tab:red", alpha=0.6, ms=9, label=label)
             if head == "n_clusters_linear":
                 at = h[h["n_clusters_formation"] >= 1].groupby("beta")["n_clusters_formation"].mean()
-                ax.plot(at.index, at.to_numpy(), "_", color="tab:green", ms=12, mew=2, label="mean count at formation")
+                ax.plot(at.index, at.to_numpy(), "_", color="tab:green", ms=12, mew=2)
+                used["formation"] = Line2D([], [], ls="", marker="_", color="tab:green", ms=12, mew=2,
+                                           label="mean count at formation")
             if "lin_count_mode" in g and (g["lin_count_mode"] > 0).any():
                 pm = g[g["lin_count_mode"] > 0].groupby("beta")["lin_count_mode"].first()
-                ax.plot(pm.index, pm.to_numpy(), "s", mfc="none", color="0.3", ms=7,
-                        label="most probable count, finite-n linear theory")
-            ax.set_title(f"d = {d}, n = {int(h['n'].iloc[0])}, {int(tot.max())} seeds per β"
-                         + (" (count ≠ selected object)" if d > 2 else ""))
+                ax.plot(pm.index, pm.to_numpy(), "s", mfc="none", color="0.3", ms=7)
+                used["lin"] = Line2D([], [], ls="", marker="s", mfc="none", color="0.3", ms=7,
+                                     label="most probable count, finite-n linear theory")
+            title += f", {int(tot.max())} seeds per β" + (" (count ≠ selected object)" if d > 2 else "")
+        elif len(emergence):
+            title += ": no runs with a count"
         if "dominant_degree" in g and (g["dominant_degree"] > 0).any():
             dd = g[g["dominant_degree"] > 0].groupby("beta")["dominant_degree"].median()
-            ax.plot(dd.index, dd.to_numpy(), "x", color="tab:blue", label="median dominant degree")
-        ax.set_xlabel("β  (dotted: switch points β_c(l → l+1))")
+            ax.plot(dd.index, dd.to_numpy(), "x", color="tab:blue")
+            used["degree"] = Line2D([], [], ls="", marker="x", color="tab:blue", label="median dominant degree")
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("β")
         ax.set_ylabel("number of clusters / degree l")
-        ax.legend(fontsize=7, loc="upper left")
-    fig.suptitle("Emergence of clusters from uniform data (BPA24): counts vs l*(β)", fontsize=10)
-    fig.tight_layout()
-    _save_figure(fig, paths)
-    plt.close(fig)
+    legend_below(fig, list(used.values()), fontsize=8)
+    suptitle(fig, "Emergence of clusters from uniform data (BPA24): counts vs l*(β)")
+    return fig
+
+
+def plot_emergence(emergence: pd.DataFrame, paths) -> None:
+    """Save :func:`emergence_figure` to ``paths`` (one path or several; format from the suffix)."""
+    _save_and_close(emergence_figure(emergence), paths)
 
