@@ -49,7 +49,12 @@ if workflow.exec_mode.name == "DEFAULT":
     if _cleared:
         logger.warning(_cleared)
 
-PLAN = sw.load_plan(config, configfiles=workflow.configfiles)  # our checks + grid expansion
+# our checks + grid expansion; the horizon pre-flight only in the main process, not in every job
+PLAN = sw.load_plan(
+    config,
+    configfiles=workflow.configfiles,
+    horizons=workflow.exec_mode.name == "DEFAULT",
+)
 validate(config, "workflow/schemas/config.schema.yaml", set_default=False)
 for _warning in PLAN.warnings:
     logger.warning(f"config warning: {_warning}")

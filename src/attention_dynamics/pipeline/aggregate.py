@@ -138,7 +138,8 @@ def tables_markdown() -> str:
         "events": "One row per merge event of a simulation.",
         "lifetimes": "One row per plateau (stretch of constant cluster count) of a simulation.",
         "trajectories": "Log-spaced samples of the energy and cluster count of every simulation.",
-        "fits": "One row per (fit group, quantity): ln T = a + c·β + b·ln β over β and seeds.",
+        "fits": "One row per (fit group, quantity): ln T = a + c·β + b·ln β over β and seeds, censored runs "
+                "included as censored (maximum likelihood; see `attention_dynamics.analysis.fits`).",
     }
     lines = [
         "# Result tables",
@@ -169,7 +170,7 @@ def run_from_snakemake(smk) -> None:  # pragma: no cover - exercised through the
     """Entry point of workflow/scripts/aggregate.py."""
     from .sweep import check_config
 
-    plan = check_config(smk.config, check_results=False)
+    plan = check_config(smk.config, check_results=False, horizons=False)
     cells = [{"sweep": c.sweep, "path": c.path, "group": c.group, "seeds": c.seeds, "params": c.params}
              for c in plan.cells]
     files = {t: list(getattr(smk.input, t)) for t in TABLE_NAMES}
