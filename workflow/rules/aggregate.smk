@@ -37,6 +37,7 @@ rule fits:
         n_boot=PLAN.config["fits"]["n_boot"],
         ci=PLAN.config["fits"]["ci"],
         seed=PLAN.config["fits"]["seed"],
+        base_seed=PLAN.config["base_seed"],
     conda:
         f"../{ENV}"
     log:
@@ -49,4 +50,5 @@ rule fits:
         runtime=20,
     shell:
         "python -m attention_dynamics.analysis.fits --runs {input.runs:q} --out {output.fits:q}"
-        " --n-boot {params.n_boot} --ci {params.ci} --seed {params.seed} > {log:q} 2>&1"
+        " --n-boot {params.n_boot} --ci {params.ci} --seed {params.seed}"
+        " --base-seed {params.base_seed} > {log:q} 2>&1"

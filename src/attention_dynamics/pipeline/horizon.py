@@ -170,6 +170,7 @@ def predict(cells, base_seed: int = 0) -> list[GroupHorizon]:
 def _random_centres_worst(cell, betas: np.ndarray, base_seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Leading-order merge times on each seed's own random centres; the latest seed per β."""
     from ..theory.kpoint import leading_order_staircase
+
     p = dict(cell.params)
     first, last = [], []
     for s in range(cell.seeds):
