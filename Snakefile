@@ -2,12 +2,13 @@
 
     snakemake --cores 2                                  # default sweep (config/config.yaml)
     snakemake --cores 2 --configfile config/test.yaml    # another config *replaces* the default
-    snakemake --report report.html                       # HTML report with every plot
+    snakemake --report report.html                       # HTML report: what the run did, summary, figures
 
 The config is checked at start-up (attention_dynamics.pipeline.sweep, then the JSON schema) and a
 bad config stops before any job with a message naming the key. Logic lives in the
 package; rules only call it. Keys: config/README.md; tables: docs/tables.md.
 """
+
 import os
 import sys
 
@@ -15,6 +16,7 @@ from snakemake.logging import logger
 from snakemake.utils import min_version, validate
 
 from attention_dynamics.pipeline import io as adio
+from attention_dynamics.pipeline.config import config_yaml
 from attention_dynamics.pipeline import sweep as sw
 
 min_version("9.0")
@@ -30,7 +32,6 @@ os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (_SRC, os.environ.get("PYT
 envvars:
     "PATH",
     "PYTHONPATH",
-
 
 
 # A --configfile on the command line replaces the default config (instead of being
@@ -60,6 +61,17 @@ for _warning in PLAN.warnings:
     logger.warning(f"config warning: {_warning}")
 logger.info(PLAN.summary())
 
+# Provenance of every table (attention_dynamics.pipeline.io.provenance): the config hash and the
+# config text reach every job through the environment, like PYTHONPATH.
+os.environ[adio.ENV_CONFIG_HASH] = PLAN.hash
+os.environ[adio.ENV_CONFIG_TEXT] = config_yaml(config)
+
+
+envvars:
+    adio.ENV_CONFIG_HASH,
+    adio.ENV_CONFIG_TEXT,
+
+
 R = PLAN.results  # results folder
 # Jobs call `python -m attention_dynamics...`: make that the interpreter running snakemake
 # (it has the package), also when the environment was not activated.
@@ -87,12 +99,21 @@ RULE_FILES = [
     "aggregate.smk",
     "plots.smk",
     "reproductions.smk",
+    "report.smk",
 ]
 
 
 for _rule_file in RULE_FILES:
 
     include: f"workflow/rules/{_rule_file}"
+
+
+# The report's landing page: what this run did, written by rule summary (workflow/rules/report.smk);
+# before the first run, a page that says so.
+_LANDING = os.path.abspath(f"{R}/report/description.rst")
+
+
+report: _LANDING if os.path.exists(_LANDING) else "workflow/report/workflow.rst"
 
 
 onstart:

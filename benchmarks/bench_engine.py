@@ -9,7 +9,7 @@
    tight-tolerance reference                                                       (goal ≥ 100×)
 3. seconds per full staircase, n = 64 and n = 1024, d = 3, k = 4, β = 20        (goal ≤ 0.5 s at n = 64)
 4. vector-field throughput in pair-interactions/s against the estimated limit of
-   SCIENCE §5 (880 M/s, d = 3, one core)                                      (goal ≥ 30 % at n ≥ 512)
+   docs/science.md §5 (880 M/s, d = 3, one core)                                      (goal ≥ 30 % at n ≥ 512)
 5. horizon independence: solver steps with t_max = 1e20 and 1e40 (same run otherwise)
 """
 from __future__ import annotations

@@ -79,8 +79,7 @@ def test_fuzz_twenty_random_sweeps(tmp_path):
     status = fits["status"]
     # not vacuous: both verdicts occur, and the cases the fuzz exists for do
     assert (status == "ok").sum() >= 5 and (status != "ok").sum() >= 5, status.tolist()
-    assert fits["n_censored"].sum() > 0 and status.str.contains("stragglers").any()
-    assert status.str.contains("ci_contains_zero").any()
+    assert fits["n_censored"].sum() > 0 and status.str.contains("ci_contains_zero").any()
     # caps with circle centres that came out ok agree with the exact k-point slope of their centres
     caps = fits[(status == "ok") & (fits["init"] == "caps") & np.isfinite(fits["ode_slope"])]
     assert len(caps) >= 3 and ((caps["c_lo"] <= caps["ode_slope"]) & (caps["ode_slope"] <= caps["c_hi"])).all(), \

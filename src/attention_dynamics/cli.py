@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 __all__ = ["main"]
@@ -12,7 +13,7 @@ def _cell_from_args(a) -> dict:
     cell = {"model": a.model, "init": a.init, "d": a.d, "n": a.n, "k": a.k, "beta": a.beta,
             "t_max": a.t_max, "theta_c": a.theta_c, "delta": a.delta, "rtol": a.rtol,
             "centres": a.centres}
-    for key in ("eps", "spacing", "min_angle", "r", "sigma"):
+    for key in ("eps", "spacing", "min_angle", "r", "sigma", "min_mass", "max_wall_seconds"):
         val = getattr(a, key)
         if val is not None:
             cell[key] = val
@@ -45,6 +46,10 @@ def _add_cell_options(p: argparse.ArgumentParser) -> None:
                    help="single-linkage cluster angle, rad (default %(default)s)")
     s.add_argument("--delta", type=float, default=D["delta"], help="collapse radius (default %(default)g)")
     s.add_argument("--rtol", type=float, default=D["rtol"], help="relative tolerance (default %(default)g)")
+    s.add_argument("--min-mass", dest="min_mass", type=float,
+                   help="macroscopic cluster threshold, a fraction of the mass (default: per initial data)")
+    s.add_argument("--max-wall-seconds", dest="max_wall_seconds", type=float,
+                   help=f"wall-clock limit per simulation (default {D['max_wall_seconds']:g})")
 
 
 def _cmd_simulate(a) -> int:
@@ -64,11 +69,15 @@ def _cmd_simulate(a) -> int:
         print(f"cell {cell_id(cell)} seed {a.seed}: status={row['status']} {row['reason']}")
         print(f"  escape time      {row['escape_time']:.10g}   (censored: {row['escape_censored']})")
         print(f"  first merge time {row['first_merge_time']:.10g}")
-        print(f"  merges {row['n_merges']}, clusters {row['n_clusters_initial']} -> {row['n_clusters_final']}, "
+        print(f"  merges {row['n_merges']}, absorptions {row['n_absorptions']}, macroscopic clusters "
+              f"{row['n_clusters_initial']} -> {row['n_clusters_final']} (min_mass {row['min_mass']:.4g}), "
               f"censored at t_max: {row['censored']}, t_end {row['t_end']:.6g}")
+        if row["formation_status"]:
+            print(f"  formation: {row['formation_status']} at t = {row['formation_time']:.6g}, "
+                  f"{row['n_clusters_formation']} clusters")
         print(f"  {row['n_steps']} steps, {row['n_rhs']} field evaluations, {row['wall_seconds']:.3f} s")
         if len(events):
-            cols = ["time", "n_clusters_before", "n_clusters_after", "mass_a", "mass_b", "gap_at_open"]
+            cols = ["kind", "time", "n_clusters_before", "n_clusters_after", "mass_a", "mass_b", "gap_at_open"]
             print(events[cols].to_string(index=False))
     if a.out:
         print(f"tables written to {a.out}")
@@ -88,6 +97,10 @@ def _cmd_run_cell(a) -> int:
     return 0
 
 
+_INFO_KEYS = ("attention_dynamics_version", "git_commit", "git_describe", "git_dirty", "config_hash", "created_utc",
+              "usa_time_convention")
+
+
 def _cmd_info(a) -> int:
     import pyarrow.parquet as pq
 
@@ -97,13 +110,20 @@ def _cmd_info(a) -> int:
         meta = read_provenance(path)
         pf = pq.ParquetFile(path)
         print(f"{path}: {pf.metadata.num_rows} rows, {pf.metadata.num_columns} columns")
-        for key in ("attention_dynamics_version", "git_commit", "config_hash", "created_utc",
-                    "usa_time_convention"):
+        for key in _INFO_KEYS:
             print(f"  {key:27s} {meta.get(key, '(missing)')}")
-        for key in sorted(set(meta) - {"attention_dynamics_version", "git_commit", "config_hash",
-                                       "created_utc", "usa_time_convention"}):
+        try:
+            versions = json.loads(meta.get("versions") or "{}")
+        except json.JSONDecodeError:
+            versions = {}
+        print(f"  {'versions':27s} " + (", ".join(f"{k} {v or '-'}" for k, v in versions.items()) or "(missing)"))
+        for key in sorted(set(meta) - {*_INFO_KEYS, "versions", "config"}):
             val = meta[key]
             print(f"  {key:27s} {val if len(val) < 100 else val[:97] + '...'}")
+        config = meta.get("config", "")
+        print(f"  {'config':27s} " + ("(YAML below)" if config else "(missing)"))
+        for line in config.splitlines():
+            print(f"    {line}")
         if a.columns:
             for field in pf.schema_arrow:
                 desc = (field.metadata or {}).get(b"description", b"").decode()
@@ -135,7 +155,10 @@ def build_parser() -> argparse.ArgumentParser:
     pc.add_argument("--out", required=True, help="output folder")
     pc.set_defaults(func=_cmd_run_cell)
 
-    pi = sub.add_parser("info", help="print the provenance stored in Parquet tables")
+    pi = sub.add_parser("info", help="print the provenance stored in Parquet tables",
+                        description="Print what made a table: package version, git commit (with -dirty if the "
+                                    "checkout had uncommitted changes), library versions, config hash and the "
+                                    "config itself, creation time.")
     pi.add_argument("paths", nargs="+", help="Parquet files written by the pipeline")
     pi.add_argument("--columns", action="store_true", help="also list the columns and their descriptions")
     pi.set_defaults(func=_cmd_info)
@@ -146,6 +169,9 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
+    except BrokenPipeError:  # the reader went away (`attention-dynamics info … | head`): not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (ValueError, OSError) as exc:  # bad input, a missing or unreadable file: a message, not a traceback
         print(f"attention-dynamics: error: {exc}", file=sys.stderr)
         return 2

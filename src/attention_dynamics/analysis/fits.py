@@ -41,8 +41,8 @@ quantile ignores that the spread is estimated from G clusters. We therefore repo
 93–97 % of the replicates for G = 2 … 30, 0–50 % censored, with and without per-seed random
 intercepts and slopes; the censored estimate of c was unbiased within ±0.003 (1/6 of its SD)
 in all of them (``tests/test_fits.py::test_censored_fit_coverage_slow``). A resample in which the
-fit is not identified (fewer than ``MIN_EXACT_BETA`` β values with an observed time, or fewer
-than ``MIN_EXACT_OBS`` observed times) is left out; if more than 5 % are, the row is flagged
+fit is not identified (fewer than ``MIN_EXACT_BETA`` β values with an observed time, or no
+maximum of the likelihood) is left out; if more than 5 % are, the row is flagged
 ``unstable_ci``.
 
 Status: ``ok`` only when nothing below applies
@@ -62,9 +62,9 @@ Estimate given, but do not use it as is (comma-separated when several apply):
   G ≥ 4 seeds, p < ``OUTLIER_ALPHA`` = 0.01, exact under normal seed effects; e.g. an event of
   another kind such as a straggler absorbed at t ≈ 0.05 at every β; the likelihood-ratio test
   cannot see it, because a seed's offset that is linear in β is absorbed by the law),
-  ``stragglers`` (first merge of caps/gaussian data: some runs of the fit start with more
-  single-linkage clusters than centres, ``n_clusters_initial > k``; their first merge may be a
-  lone particle absorbed into its cluster at t = O(1), whose time hardly grows with β),
+  ``extra_clusters`` (first merge of caps/gaussian data: some runs of the fit start with more
+  macroscopic clusters than centres, ``n_clusters_initial > k``: a wide cap or component split
+  in two, and the first merge may join its parts rather than two of the k clusters),
   ``no_event_runs`` (ok runs that ended without the event and without reaching the horizon
   were left out), ``partial_failures`` (a run failed although other seeds ran at its β and its
   seed ran at other β: the missing time may be selective, e.g. only the slowest seeds fail; a
@@ -131,8 +131,8 @@ STATUSES = {
                    f"{LOF_TOL} in ln T)",
     "outlier_seeds": f"one seed's observed ln T lie off the fit far more than the other seeds' (outlier_p < "
                      f"{OUTLIER_ALPHA}): an event of another kind, e.g. a straggler absorption?",
-    "stragglers": "some runs start with more clusters than centres (n_straggler_runs > 0): their first merge may "
-                  "be a straggler's absorption, not a merge of two of the k clusters",
+    "extra_clusters": "some runs start with more macroscopic clusters than centres (n_extra_cluster_runs > 0): their "
+                      "first merge may join the parts of a split cap or component, not two of the k clusters",
     "no_event_runs": "ok runs that ended without the event and before the horizon were left out",
     "partial_failures": "a run failed although its seed ran at other β and other seeds ran at its β (the missing "
                         "times may be selective)",
@@ -162,8 +162,9 @@ FIT_COLUMNS = {
                   "t_end (T > t_end)",
     "n_no_event": "ok runs without the event that stopped before the horizon (e.g. caps that start as one "
                   "cluster; excluded)",
-    "n_straggler_runs": "first merge, caps/gaussian: runs in the fit that start with more single-linkage clusters "
-                        "than centres (n_clusters_initial > k), so their first merge may be a straggler's absorption",
+    "n_extra_cluster_runs": "first merge, caps/gaussian: runs in the fit that start with more macroscopic clusters "
+                            "than centres (n_clusters_initial > k), so their first merge may join the parts of a "
+                            "split cap or component",
     "n_obs": "observed event times in the fit (the censored runs come in addition)",
     "n_seeds": "distinct seed indices among the observed times (the bootstrap resamples the seeds of the fit)",
     "n_beta": "distinct β values among the observed times",
@@ -261,15 +262,15 @@ def observations(g: pd.DataFrame, quantity: str) -> tuple[pd.DataFrame, dict]:
     ok_beta = {b for b, o in zip(beta_all, ok) if o}
     ok_seed = {s for s, o in zip(seed_all, ok) if o}
     partial = any((b in ok_beta) and (s in ok_seed) for b, s, o in zip(beta_all, seed_all, ok) if not o)
-    # runs with more single-linkage clusters at t = 0 than centres: their first merge may be a
-    # straggler's absorption rather than a merge of two of the k clusters
+    # runs with more macroscopic clusters at t = 0 than centres: a cap or component split, and the
+    # first merge may join its parts rather than two of the k clusters
     extra = np.zeros(len(g), dtype=bool)
     if quantity == "first_merge" and "n_clusters_initial" in g.columns:
         k = pd.to_numeric(g["k"], errors="coerce").to_numpy(dtype=float)
         n0 = pd.to_numeric(g["n_clusters_initial"], errors="coerce").to_numpy(dtype=float)
         extra = (g["init"] != "uniform").to_numpy() & (n0 > k)
     counts = dict(n_runs=len(g), n_failed=int((~ok).sum()), n_censored=int(cens.sum()),
-                  n_no_event=int(no_event.sum()), n_straggler_runs=int((extra & keep).sum()),
+                  n_no_event=int(no_event.sum()), n_extra_cluster_runs=int((extra & keep).sum()),
                   partial_failures=partial)
     return obs, counts
 
@@ -566,7 +567,7 @@ def fit_group(g: pd.DataFrame, quantity: str, *, n_boot: int = 1000, ci: float =
     betas = exact["beta"].to_numpy(float)
     row.update(quantity=quantity, n_runs=counts["n_runs"], n_failed=counts["n_failed"],
                n_censored=counts["n_censored"], n_no_event=counts["n_no_event"],
-               n_straggler_runs=counts["n_straggler_runs"], n_obs=len(exact),
+               n_extra_cluster_runs=counts["n_extra_cluster_runs"], n_obs=len(exact),
                n_seeds=int(exact["seed"].nunique()), n_beta=int(np.unique(betas).size),
                beta_min=float(betas.min()) if len(betas) else float("nan"),
                beta_max=float(betas.max()) if len(betas) else float("nan"),
@@ -615,8 +616,8 @@ def fit_group(g: pd.DataFrame, quantity: str, *, n_boot: int = 1000, ci: float =
                 flags.append("lack_of_fit")
             if fit["outlier_p"] < OUTLIER_ALPHA:
                 flags.append("outlier_seeds")
-    if counts["n_straggler_runs"]:
-        flags.append("stragglers")
+    if counts["n_extra_cluster_runs"]:
+        flags.append("extra_clusters")
     if counts["n_no_event"]:
         flags.append("no_event_runs")
     if counts["partial_failures"]:
@@ -682,7 +683,7 @@ def main(argv=None) -> int:
                                     "base_seed": args.base_seed},
                       model="ln T = a + c*beta + b*ln(beta) + sigma*N(0,1), right-censored at t_end; maximum "
                             "likelihood; t interval on the seed-bootstrap SD (scipy.stats.bootstrap over seed indices)")
-    for c in ("n_runs", "n_failed", "n_censored", "n_no_event", "n_straggler_runs", "n_obs", "n_seeds", "n_beta", "n_boot", "d", "n", "k"):
+    for c in ("n_runs", "n_failed", "n_censored", "n_no_event", "n_extra_cluster_runs", "n_obs", "n_seeds", "n_beta", "n_boot", "d", "n", "k"):
         fits[c] = pd.to_numeric(fits[c]).astype("int64")
     write_table(fits, args.out, columns_doc=FIT_COLUMNS, meta=prov)
     with pd.option_context("display.width", 220, "display.max_columns", 30):

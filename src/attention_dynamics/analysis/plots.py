@@ -4,7 +4,7 @@ One figure per (sweep, kind), one panel per fit group (model, init, d, n, k, geo
 
 * ``staircase``: median normalised energy Ē over seeds against log time s = ln t / β,
   one line per β, with the predicted plateau heights Σ_a m_a² (from the lifetimes
-  table) as dashed horizontal lines (SCIENCE §4).
+  table) as dashed horizontal lines (docs/science.md §4).
 * ``clusters``: mean single-linkage cluster count against t (log axis), one line per β.
 * ``times``: escape and first-merge times against β (log axis), every seed as a point,
   censored runs as open triangles at the end of the run (lower bounds), the fitted

@@ -1,6 +1,6 @@
 """The SA and USA vector fields on the sphere, written once.
 
-Notation (SCIENCE.md §1): points ``x`` of shape ``(m, d)`` on S^{d-1}, carrying
+Notation (docs/science.md §1): points ``x`` of shape ``(m, d)`` on S^{d-1}, carrying
 positive masses ``mass`` (counts; a group of coincident particles is one point of
 mass equal to its size), total mass ``n = mass.sum()``, inverse temperature β.
 
@@ -14,7 +14,7 @@ mass equal to its size), total mass ``n = mass.sum()``, inverse temperature β.
 
 with P_x(y) = y − ⟨x,y⟩x. Because P_{x_i}(x_i) = 0 these are the usual fields, but
 written in the *difference form* with the self-term removed, which avoids the
-catastrophic cancellation of computing P_x(W X) for a collapsed cluster (SCIENCE §5),
+catastrophic cancellation of computing P_x(W X) for a collapsed cluster (docs/science.md §5),
 and with exponents β(⟨x,y⟩−1) ≤ 0, which cannot overflow at any β.
 """
 from __future__ import annotations
@@ -83,7 +83,7 @@ def velocity(x: np.ndarray, mass: np.ndarray, beta: float, model: str, exact: bo
 
     ``exact=False`` (weighted points): the bracket is evaluated as Σ_{j≠i} K_ij m_j x_j − s_i x_i
     with the self-term removed. Every remaining term comes from a *distinct* point, so for
-    collapsed clusters nothing of size O(1) cancels (SCIENCE §5) — but particles that
+    collapsed clusters nothing of size O(1) cancels (docs/science.md §5) — but particles that
     coincide while being separate points would cancel to round-off.
     ``exact=True``: the bracket is summed from explicit differences x_j − x_i, and the
     exponent is −β‖x_j − x_i‖²/2, so coincident particles contribute exactly 0 (the full

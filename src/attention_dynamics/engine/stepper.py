@@ -27,10 +27,12 @@ __all__ = ["PredictiveDOP853"]
 class PredictiveDOP853(DOP853):
     """scipy's DOP853 with Gustafsson's predictive step-size controller."""
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, max_attempts: float = np.inf, **kwargs):
         super().__init__(*args, **kwargs)
         self._h_prev_acc = None
         self._err_prev_acc = None
+        self.n_attempts = 0  # accepted + rejected steps
+        self.max_attempts = max_attempts
 
     if rk_step is not None:
 
@@ -41,8 +43,14 @@ class PredictiveDOP853(DOP853):
             h_abs = min(max(self.h_abs, min_step), self.max_step)
             step_rejected = False
             while True:
+                # a non-finite field makes h (or err) NaN, and NaN < min_step is False: stop here
+                if not np.isfinite(h_abs):
+                    return False, "non-finite step size (the field is not finite)"
+                if self.n_attempts >= self.max_attempts:
+                    return False, f"step attempt budget ({self.max_attempts}) exhausted"
                 if h_abs < min_step:
                     return False, self.TOO_SMALL_STEP
+                self.n_attempts += 1
                 t_new = t + h_abs * self.direction
                 if self.direction * (t_new - self.t_bound) > 0:
                     t_new = self.t_bound
@@ -51,6 +59,8 @@ class PredictiveDOP853(DOP853):
                 y_new, f_new = rk_step(self.fun, t, y, self.f, h, self.A, self.B, self.C, self.K)
                 scale = atol + np.maximum(np.abs(y), np.abs(y_new)) * rtol
                 err = self._estimate_error_norm(self.K, h, scale)
+                if not np.isfinite(err):
+                    return False, "non-finite field or state inside a step"
                 if err < 1:
                     break
                 h_abs *= max(MIN_FACTOR, SAFETY * err ** self.error_exponent)

@@ -14,6 +14,7 @@ import json
 import pandas as pd
 import pyarrow.parquet as pq
 
+from ..results import table_columns, tables_markdown  # the registry of every table (docs/tables.md)
 from .sweep import TABLE_NAMES
 
 __all__ = ["EXTRA_RUN_COLUMNS", "table_columns", "aggregate", "tables_markdown", "run_from_snakemake", "main"]
@@ -29,23 +30,10 @@ EXTRA_RUN_COLUMNS = {
     "rtol": "relative tolerance of the integrator",
     "atol": "absolute tolerance of the integrator",
     "per_decade": "trajectory samples per decade of time",
-    "max_steps": "most solver steps per simulation (more: status failed)",
+    "max_steps": "most solver step attempts per simulation (more: status failed)",
+    "max_wall_seconds": "wall-clock limit per simulation in seconds (more: status failed)",
     "n_seeds_cell": "number of seeds of the cell (seed indices 0 … n_seeds_cell − 1)",
 }
-
-
-def table_columns(name: str) -> dict[str, str]:
-    """Column -> description of an aggregated table (runs, events, lifetimes, trajectories, fits)."""
-    if name == "fits":
-        from ..analysis.fits import FIT_COLUMNS
-
-        return dict(FIT_COLUMNS)
-    from .cell import TABLES
-
-    cols = dict(TABLES[name])
-    if name == "runs":
-        cols.update(EXTRA_RUN_COLUMNS)
-    return cols
 
 
 def _cell_extra(cell: dict) -> dict:
@@ -61,7 +49,7 @@ def _cell_extra(cell: dict) -> dict:
         "r": p["r"] if init == "gaussian" else nan,
         "sigma": p["sigma"] if init == "gaussian" else nan,
         "rtol": p["rtol"], "atol": p["atol"], "per_decade": int(p["per_decade"]),
-        "max_steps": int(p["max_steps"]),
+        "max_steps": int(p["max_steps"]), "max_wall_seconds": float(p["max_wall_seconds"]),
         "n_seeds_cell": int(cell["seeds"]),
     }
 
@@ -80,7 +68,8 @@ def _concat(frames: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
 
 def _coerce(df: pd.DataFrame, name: str) -> pd.DataFrame:
     """Stable dtypes whatever the cells held (an all-empty cell table comes back as object)."""
-    text = {"sweep", "cell_id", "model", "init", "status", "reason", "cell_path", "group_id", "centres", "masses"}
+    text = {"sweep", "cell_id", "model", "init", "status", "reason", "cell_path", "group_id", "centres", "masses",
+            "kind", "closed_by", "formation_status"}
     booleans = {"escape_censored", "censored"}
     for col in df.columns:
         if col in text:
@@ -129,43 +118,6 @@ def aggregate(cells: list[dict], files: dict[str, list[str]], out: dict[str, str
     return result
 
 
-def tables_markdown() -> str:
-    """The text of docs/tables.md: every column of every aggregated table."""
-    from ..analysis.fits import FIT_COLUMNS
-
-    intro = {
-        "runs": "One row per simulation (sweep, cell, β, seed).",
-        "events": "One row per merge event of a simulation.",
-        "lifetimes": "One row per plateau (stretch of constant cluster count) of a simulation.",
-        "trajectories": "Log-spaced samples of the energy and cluster count of every simulation.",
-        "fits": "One row per (fit group, quantity): ln T = a + c·β + b·ln β over β and seeds, censored runs "
-                "included as censored (maximum likelihood; see `attention_dynamics.analysis.fits`).",
-    }
-    lines = [
-        "# Result tables",
-        "",
-        "Written by the Snakemake workflow to `results/tables/` (Parquet). Generated from the",
-        "package (`python -m attention_dynamics.pipeline.aggregate --markdown`); `tests/test_workflow.py`",
-        "checks that this file is up to date. Every column's description is also stored in the",
-        "Parquet field metadata (key `description`), and every file carries provenance in its",
-        "key-value metadata: `attention_dynamics_version`, `git_commit`, `config_hash`,",
-        "`created_utc`, `usa_time_convention`, `sweeps`, `n_cells` (fits: also the fit settings).",
-        "",
-        "Join keys: `sweep`, `cell_id`, `beta`, `seed` identify a simulation in every table;",
-        "`group_id` (runs, fits) identifies a scaling-law fit group. Per-cell tables under",
-        "`results/cells/<sweep>/<cell path>/` have the same columns without the runs extras.",
-        "",
-    ]
-    for name in (*TABLE_NAMES, "fits"):
-        cols = table_columns(name) if name != "fits" else FIT_COLUMNS
-        lines += [f"## {name}.parquet", "", intro[name], "", "| column | description |", "|---|---|"]
-        for c, doc in cols.items():
-            extra = " *(added by aggregation)*" if name == "runs" and c in EXTRA_RUN_COLUMNS else ""
-            lines.append(f"| `{c}` | {doc.replace('|', '∣')}{extra} |")
-        lines.append("")
-    return "\n".join(lines)
-
-
 def run_from_snakemake(smk) -> None:  # pragma: no cover - exercised through the workflow tests
     """Entry point of workflow/scripts/aggregate.py."""
     from .sweep import check_config
@@ -180,16 +132,10 @@ def run_from_snakemake(smk) -> None:  # pragma: no cover - exercised through the
 
 
 def main(argv=None) -> int:
-    import argparse
+    """``--markdown docs/tables.md``: the command that regenerates the table documentation."""
+    from ..results import main as results_main
 
-    p = argparse.ArgumentParser(prog="python -m attention_dynamics.pipeline.aggregate")
-    p.add_argument("--markdown", metavar="PATH", help="write the table documentation (docs/tables.md)")
-    args = p.parse_args(argv)
-    if args.markdown:
-        from .io import atomic_write_text
-
-        atomic_write_text(tables_markdown(), args.markdown)
-    return 0
+    return results_main(argv)
 
 
 if __name__ == "__main__":

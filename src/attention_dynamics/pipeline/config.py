@@ -12,7 +12,7 @@ import os
 
 import yaml
 
-__all__ = ["ConfigError", "round_sig", "format_value", "digest", "load_yaml_strict", "config_hash", "deep_update"]
+__all__ = ["ConfigError", "round_sig", "format_value", "digest", "load_yaml_strict", "config_hash", "config_yaml", "deep_update"]
 
 
 class ConfigError(ValueError):
@@ -90,6 +90,11 @@ def load_yaml_strict(path: str | os.PathLike) -> dict:
 def config_hash(config: dict) -> str:
     """Hash of what determines the simulations (base_seed and the normalised sweeps), 16 hex digits."""
     return digest({"base_seed": config.get("base_seed", 0), "sweeps": config.get("sweeps", {})})[:16]
+
+
+def config_yaml(config: dict) -> str:
+    """The config as YAML text, keys in their order (recorded in every table's provenance)."""
+    return yaml.safe_dump(json.loads(json.dumps(config)), sort_keys=False, allow_unicode=True, width=100)
 
 
 def deep_update(base: dict, new: dict) -> dict:

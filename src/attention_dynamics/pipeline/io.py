@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import functools
 import json
 import os
 import re
@@ -46,7 +47,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 __all__ = [
-    "write_table", "write_tables", "read_provenance", "provenance", "git_commit", "atomic_path",
+    "write_table", "write_tables", "read_provenance", "provenance", "git_commit", "git_describe",
+    "library_versions", "atomic_path",
     "atomic_write_text", "atomic_savefig", "temp_name", "is_stale_temp", "remove_stale_temps",
     "record_lock_owner", "clear_stale_lock", "STALE_TEMP_SECONDS",
 ]
@@ -57,24 +59,79 @@ STALE_TEMP_SECONDS = 3600.0
 _TEMP_RE = re.compile(r"^\.(?P<target>.+)\.(?P<host>[A-Za-z0-9_]+)-(?P<pid>\d+)-(?P<token>[0-9a-f]{8})\.tmp$")
 
 
-def git_commit(cwd: str | os.PathLike | None = None) -> str:
-    """The current git commit of ``cwd`` (or of this package's checkout), or "" if none."""
+def _git(args: list[str], cwd: str | os.PathLike | None) -> str | None:
+    """Output of ``git <args>`` in ``cwd`` (default: this package's folder); None if git fails.
+
+    ``GIT_OPTIONAL_LOCKS=0``: never write the index (jobs running in parallel, or the user's
+    own ``git commit``, must not meet an ``index.lock`` of ours)."""
     here = Path(cwd) if cwd else Path(__file__).resolve().parent
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
-        return out.stdout.strip() if out.returncode == 0 else ""
+        out = subprocess.run(["git", *args], cwd=here, capture_output=True, text=True, timeout=10,
+                             env={**os.environ, "GIT_OPTIONAL_LOCKS": "0"})
+        return out.stdout.strip() if out.returncode == 0 else None
     except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def git_commit(cwd: str | os.PathLike | None = None) -> str:
+    """The current git commit of ``cwd`` (or of this package's checkout), or "" if none."""
+    return _git(["rev-parse", "HEAD"], cwd) or ""
+
+
+def git_describe(cwd: str | os.PathLike | None = None) -> str:
+    """What ``git describe --always --dirty`` prints: the commit (abbreviated, or the nearest
+    tag), with ``-dirty`` when tracked files differ from it; "" outside a git checkout (e.g. an
+    installed wheel). Computed without writing the index (see :func:`_git`)."""
+    head = _git(["describe", "--always", "--abbrev=12"], cwd)
+    if not head:
         return ""
+    changes = _git(["status", "--porcelain", "--untracked-files=no"], cwd)
+    return head + ("-dirty" if changes else "")
 
 
-def provenance(config_hash: str = "", **extra) -> dict[str, str]:
-    """Package version, git commit, config hash and creation time (UTC, ISO 8601)."""
+# what provenance() records the version of (importlib.metadata distribution names)
+VERSIONED = ("numpy", "scipy", "pandas", "pyarrow", "matplotlib", "snakemake")
+# run-wide facts the Snakefile hands to every job through the environment (like PYTHONPATH):
+# the config hash and the config as YAML text; explicit arguments of provenance() take precedence
+ENV_CONFIG_HASH = "ATTENTION_DYNAMICS_CONFIG_HASH"
+ENV_CONFIG_TEXT = "ATTENTION_DYNAMICS_CONFIG_YAML"
+
+
+@functools.lru_cache(maxsize=1)
+def library_versions() -> dict[str, str]:
+    """Versions of Python and of the libraries the numbers depend on ("" if not installed)."""
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for dist in VERSIONED:
+        try:
+            out[dist] = version(dist)
+        except PackageNotFoundError:
+            out[dist] = ""
+    return out
+
+
+def provenance(config_hash: str = "", config_text: str = "", **extra) -> dict[str, str]:
+    """What made a table: package version, git commit and ``git describe --always --dirty``
+    (``-dirty``: the checkout had uncommitted changes), library versions (JSON), config hash,
+    config text (YAML) and creation time (UTC, ISO 8601), plus ``extra`` (non-strings as JSON).
+
+    ``config_hash`` and ``config_text`` default to the environment variables
+    ``ATTENTION_DYNAMICS_CONFIG_HASH`` and ``ATTENTION_DYNAMICS_CONFIG_YAML``, which the
+    Snakefile sets for every job of a run.
+    """
     from .. import __version__
 
+    describe = git_describe()
     meta = {
         "attention_dynamics_version": __version__,
         "git_commit": git_commit(),
-        "config_hash": config_hash,
+        "git_describe": describe,
+        "git_dirty": "true" if describe.endswith("-dirty") else "false" if describe else "",
+        "versions": json.dumps(library_versions()),
+        "config_hash": config_hash or os.environ.get(ENV_CONFIG_HASH, ""),
+        "config": config_text or os.environ.get(ENV_CONFIG_TEXT, ""),
         "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "usa_time_convention": "GKPR24: e^{beta(<x,y>-1)}/n",
     }

@@ -87,6 +87,11 @@ def _spacing(x):
         return f"must be null (2π/k) or an angle in (0, 2π] radians, got {x!r}"
 
 
+def _min_mass(x):
+    if x is not None and not (0 < x < 1):
+        return f"must be null (the family default) or a fraction in (0, 1), got {x!r}"
+
+
 def _min_angle(x):
     if not (0 < x <= math.pi):
         return f"must be an angle in (0, π] radians, got {x!r}"
@@ -144,6 +149,11 @@ CELL_KEYS: dict[str, Key] = {k.name: k for k in [
     Key("per_decade", "int", _D["per_decade"], "trajectory samples per decade of time", check=_at_least(1)),
     Key("max_steps", "int", _D["max_steps"], "most solver steps per simulation; a run that needs more stops and "
         "is recorded with status failed (the sweep goes on)", check=_at_least(1)),
+    Key("min_mass", "float_or_null", _D["min_mass"], "a cluster is macroscopic when it holds at least this fraction "
+        "of the particles; smaller ones are stragglers (their joins are absorptions, not merges). null: half the "
+        "smallest cap/component's mass fraction (caps, gaussian), max(0.01, 3/n) (uniform)", check=_min_mass),
+    Key("max_wall_seconds", "float", _D["max_wall_seconds"], "wall-clock limit per simulation (seconds); a run that "
+        "needs more stops and is recorded with status failed (the sweep goes on)", check=_positive),
 ]}
 
 SWEEP_ONLY_KEYS: dict[str, Key] = {k.name: k for k in [
@@ -467,6 +477,15 @@ def _expand_sweep(name: str, spec: dict, defaults: dict, warnings: list[str]) ->
             raise ConfigError(f"{path}.n", f"n={n} < k={k} (key k): caps/gaussian need at least one particle "
                                            "per cluster")
     masses = axes["masses"][0]
+    if set(inits) - {"uniform"}:
+        for mm, n, k in itertools.product(axes["min_mass"], axes["n"], axes["k"]):
+            if mm is None or n < k or (masses is not None and len(masses) != k):
+                continue
+            counts = _split_counts(n, masses if masses is not None else [1.0] * k)
+            if mm * n * (1 - 1e-9) > max(counts):
+                raise ConfigError(f"{path}.min_mass", f"min_mass={mm} exceeds the largest cap/component mass "
+                                                      f"fraction {max(counts) / n:.6g} (n={n}, k={k}): no cluster "
+                                                      "would be macroscopic")
     if masses is not None:
         for k in axes["k"]:
             if len(masses) != k:
@@ -644,7 +663,7 @@ def _scalar_schema(key: Key) -> dict:
     if t == "int":
         out = {"type": "integer"}
     elif t == "float_or_null":
-        return {"type": ["number", "null"]}
+        out = {"type": ["number", "null"]}
     elif t == "masses":
         return {"type": ["array", "null"], "items": {"type": "number", "exclusiveMinimum": 0}, "minItems": 1}
     else:
@@ -656,7 +675,8 @@ def _scalar_schema(key: Key) -> dict:
         "r": {"minimum": 0}, "sigma": {"exclusiveMinimum": 0}, "t_max": {"exclusiveMinimum": 0},
         "theta_c": {"exclusiveMinimum": 0, "exclusiveMaximum": math.pi}, "delta": {"exclusiveMinimum": 0},
         "rtol": {"exclusiveMinimum": 0, "exclusiveMaximum": 1}, "atol": {"exclusiveMinimum": 0},
-        "per_decade": {"minimum": 1}, "max_steps": {"minimum": 1}, "seeds": {"minimum": 1}, "base_seed": {"minimum": 0},
+        "per_decade": {"minimum": 1}, "max_steps": {"minimum": 1},
+        "min_mass": {"exclusiveMinimum": 0, "exclusiveMaximum": 1}, "max_wall_seconds": {"exclusiveMinimum": 0}, "seeds": {"minimum": 1}, "base_seed": {"minimum": 0},
         "n_boot": {"minimum": 0}, "ci": {"exclusiveMinimum": 0, "exclusiveMaximum": 1}, "seed": {"minimum": 0},
         "max_panels": {"minimum": 1}, "n_betas": {"minimum": 1}, "start": {"exclusiveMinimum": 0},
         "stop": {"exclusiveMinimum": 0}, "num": {"minimum": 1},

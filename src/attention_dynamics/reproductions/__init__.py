@@ -21,7 +21,7 @@ from .selection import (circle_components, components, default_l_max, degree_pow
                         potential_maxima, potential_on_circle)
 from .staircase import (AUTHORS_BETAS, STAIRCASE_CURVE_COLUMNS, STAIRCASE_STEP_COLUMNS, authors_initial_angles,
                         authors_staircase, logtime_staircase, plot_staircase, staircase_tables, staircase_theory)
-from .summary import summary_markdown, summary_rows, write_summary
+from .summary import headline, summary_html, summary_markdown, summary_rows, write_summary
 
 __all__ = [
     "AUTHORS_BETAS", "STAIRCASE_STEP_COLUMNS", "STAIRCASE_CURVE_COLUMNS", "EMERGENCE_COLUMNS", "PHASE_COLUMNS",
@@ -29,6 +29,6 @@ __all__ = [
     "logtime_staircase", "staircase_tables", "circle_components", "components", "degree_power",
     "potential_on_circle", "potential_maxima", "default_l_max", "linear_selection", "linear_prediction_columns",
     "formation", "emergence_run", "emergence_table", "phase_diagram", "summary_rows", "summary_markdown",
-    "write_summary", "plot_staircase", "plot_emergence", "plot_phase_diagram", "reproductions_config",
+    "summary_html", "headline", "write_summary", "plot_staircase", "plot_emergence", "plot_phase_diagram", "reproductions_config",
     "reproductions_schema", "emergence_cells",
 ]

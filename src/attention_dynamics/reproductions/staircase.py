@@ -37,7 +37,7 @@ def _label(members) -> str:
 
 
 def staircase_theory(theta0, masses=None, *, configurations: bool = False):
-    """The closest-pair-first merge sequence of points on the circle (SCIENCE §3–§4).
+    """The closest-pair-first merge sequence of points on the circle (docs/science.md §3–§4).
 
     Repeatedly merge the two points at the smallest angle into one point of the summed
     mass at their mass-weighted mean angle (no other point moves: the others are slower by
