@@ -54,7 +54,12 @@ if _MAIN:
     for _cleared in adlocks.clear_stale_locks(".snakemake"):
         logger.warning(_cleared)
 
-PLAN = sw.load_plan(config, configfiles=workflow.configfiles)  # our checks + grid expansion
+# our checks + grid expansion; the horizon pre-flight only in the main process, not in every job
+PLAN = sw.load_plan(
+    config,
+    configfiles=workflow.configfiles,
+    horizons=workflow.exec_mode.name == "DEFAULT",
+)
 validate(config, "workflow/schemas/config.schema.yaml", set_default=False)
 for _warning in PLAN.warnings:
     logger.warning(f"config warning: {_warning}")
