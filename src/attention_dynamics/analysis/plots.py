@@ -164,7 +164,7 @@ class _Groups:
 
     def label(self, row, exclude=()) -> str:
         """What distinguishes this group from the others of the sweep."""
-        parts = [_fmt(c, row[c]) for c in self.varying if c not in exclude and _is_set(row[c])]
+        parts = [_fmt(c, row[c]) for c in self.varying if c not in exclude and _is_set(row[c]) and _applies(c, row)]
         return " ".join(parts)
 
     def shared(self, exclude=()) -> str:
@@ -175,7 +175,12 @@ class _Groups:
         skip = {"delta", "rtol", "atol", "per_decade", "max_steps", "max_wall_seconds", "min_mass", "centres",
                 *exclude}
         return " ".join(_fmt(c, row[c]) for c in self.keys
-                        if c not in self.varying and c not in skip and _is_set(row[c]))
+                        if c not in self.varying and c not in skip and _is_set(row[c]) and _applies(c, row))
+
+
+def _applies(key: str, row) -> bool:
+    """Whether ``key`` means anything for this group (k is not a parameter of uniform data)."""
+    return not (key == "k" and row.get("init") == "uniform")
 
 
 # --------------------------------------------------------------------------------------
@@ -499,6 +504,14 @@ def _clusters_panel(ax, g, runs_g, tr_g, betas, bscale, used: set) -> None:
     for b, t, y, cens in curves:
         if cens:
             used.add(_end_marker(ax, t[-1], y[-1], bscale(b), view_hi))
+    if "formation_time" in runs_g:  # uniform data: before formation the counts are components, not clusters
+        for b, *_ in curves:
+            tf = runs_g.loc[(runs_g["beta"] == b) & ok, "formation_time"].astype(float)
+            tf = float(np.nanmedian(tf)) if np.isfinite(tf).any() else np.nan
+            if np.isfinite(tf) and t_lo <= tf <= view_hi:
+                ax.plot([tf], [0.0], "^", color=bscale(b), ms=6, transform=ax.get_xaxis_transform(), clip_on=False,
+                        zorder=6)
+                used.add("formation_tick")
     lo = min(float(np.nanmin(y)) for _, _, y, _ in curves)
     hi = max(float(np.nanmax(y)) for _, _, y, _ in curves)
     ax.set_ylim(max(lo - 0.3, 0.0), hi + 0.3)  # at least one count of range, also when nothing merged
@@ -545,8 +558,12 @@ def _beta_pages(kind: str, tables: str, sweep: str, max_panels: int, n_betas: in
             if "rare_levels" in used:
                 handles.append(Line2D([], [], color="0.55", lw=0.7,
                                       label=f"right-edge ticks: heights of fewer seeds (< {COMMON_FRACTION:.0%} or 1)"))
-        elif "ode_tick" in used:
-            handles.append(Line2D([], [], ls="", marker="v", color="0.3", label="exact two-cluster merge time"))
+        else:
+            if "ode_tick" in used:
+                handles.append(Line2D([], [], ls="", marker="v", color="0.3", label="exact two-cluster merge time"))
+            if "formation_tick" in used:
+                handles.append(Line2D([], [], ls="", marker="^", color="0.3",
+                                      label="median formation time (earlier counts: components, not yet clusters)"))
         handles += [_END_HANDLES[k] for k in ("end", "beyond") if k in used]
         title = f"{sweep}: {what}" + (f" — {G.shared()}" if G.shared() else "")
         _finish(fig, axes, title, _page_note(p, pages, len(G), "groups", pdf_name), handles,
