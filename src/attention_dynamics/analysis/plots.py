@@ -12,7 +12,8 @@ Four figures per sweep, one panel per fit group (model, init, d, n, k, geometry;
   their plateau opened, events table; D_min for runs that never merged), which the steps
   approach as β grows (docs/science.md §4).
 * ``clusters``: mean single-linkage cluster count against t (log axis), one line per β;
-  for k = 2 caps the exact two-cluster merge time (reduced ODE) as a triangle on the top
+  for k = 2 caps the exact two-cluster merge time (reduced ODE), for k ≥ 3 centres on a circle the
+  k-point ODE's, as a triangle on the top
   edge, in the colour of its β.
 * ``times``: escape and first-merge times against β (log axis), every seed a point,
   censored runs as open triangles at the end of the run (lower bounds), the fitted
@@ -373,12 +374,21 @@ def merge_time_theory(runs_g: pd.DataFrame, betas) -> np.ndarray | None:
 
     k = 2 caps: the reduced two-point-cluster ODE from D_min to θ_c
     (``theory.twocluster.two_cluster_merge_time``), the same call as ``fits.ode_slope``.
+    k ≥ 3 caps or Gaussian mixtures on a great circle: the k-point ODE of the nominal collapsed
+    centres (``theory.kpoint.circle_merge_log_times``; NaN where the centres are an equilibrium,
+    e.g. spacing 2π/k). The fits table's ``ode_slope`` uses each seed's own centres instead.
     """
-    if not len(runs_g) or str(runs_g["init"].iloc[0]) != "caps" or int(runs_g["k"].iloc[0]) != 2:
+    if not len(runs_g) or str(runs_g["init"].iloc[0]) not in ("caps", "gaussian"):
+        return None
+    row = runs_g.iloc[0]
+    k = int(row["k"])
+    betas = np.asarray(betas, dtype=float)
+    if k >= 3:
+        return _kpoint_merge_times(row, betas)
+    if k != 2 or str(row["init"]) != "caps":
         return None
     from ..theory.twocluster import two_cluster_merge_time
 
-    row = runs_g.iloc[0]
     d_min = float(pd.to_numeric(runs_g["d_min"], errors="coerce").median())
     theta_c = float(row["theta_c"])
     if not (math.isfinite(d_min) and theta_c < d_min < math.pi):
@@ -386,9 +396,33 @@ def merge_time_theory(runs_g: pd.DataFrame, betas) -> np.ndarray | None:
     n_a, n_b = _cluster_counts(row)
     try:
         return np.array([two_cluster_merge_time(d_min, theta_c, float(b), n_a, n_b, int(row["n"]), str(row["model"]))
-                         for b in np.asarray(betas, dtype=float)])
+                         for b in betas])
     except (ValueError, FloatingPointError):
         return None
+
+
+def _kpoint_merge_times(row: pd.Series, betas: np.ndarray) -> np.ndarray | None:
+    """First-merge times of the k nominal collapsed centres (k-point ODE on the great circle), or None."""
+    from ..initial import split_counts
+    from ..theory.kpoint import circle_angles, circle_merge_log_times
+
+    if str(row.get("centres", "circle") or "circle") != "circle" or int(row["k"]) > 64:
+        return None
+    if row["init"] == "gaussian" and not float(row.get("r", 1.0)) > 0:
+        return None
+    spacing = pd.to_numeric(pd.Series([row.get("spacing", np.nan)]), errors="coerce").iloc[0]
+    spacing = float(spacing) if np.isfinite(spacing) else None
+    masses = row.get("masses", "")
+    counts = split_counts(int(row["n"]), int(row["k"]), json.loads(masses) if isinstance(masses, str) and masses
+                          else None).astype(float)
+    theta = circle_angles(int(row["k"]), spacing)
+    try:
+        r = circle_merge_log_times(np.tile(theta, (len(betas), 1)), np.tile(counts, (len(betas), 1)), betas,
+                                   str(row["model"]), float(row["theta_c"]))
+    except (ValueError, FloatingPointError):
+        return None
+    t = np.where(r.equilibrium, np.nan, np.exp(r.log_first))
+    return t if np.isfinite(t).any() else None
 
 
 # --------------------------------------------------------------------------------------
@@ -560,7 +594,7 @@ def _beta_pages(kind: str, tables: str, sweep: str, max_panels: int, n_betas: in
                                       label=f"right-edge ticks: heights of fewer seeds (< {COMMON_FRACTION:.0%} or 1)"))
         else:
             if "ode_tick" in used:
-                handles.append(Line2D([], [], ls="", marker="v", color="0.3", label="exact two-cluster merge time"))
+                handles.append(Line2D([], [], ls="", marker="v", color="0.3", label="exact first-merge time of the collapsed clusters (ODE)"))
             if "formation_tick" in used:
                 handles.append(Line2D([], [], ls="", marker="^", color="0.3",
                                       label="median formation time (earlier counts: components, not yet clusters)"))
@@ -681,7 +715,7 @@ def plot_times(tables: str, sweep: str, max_panels: int = 12, n_betas: int = 4, 
         handles += [Line2D([], [], ls="", marker="^", mfc="white", mec="0.3",
                            label="censored: time the run ended (lower bound)")] if "censored" in used else []
         handles += [Line2D([], [], color="0.3", lw=1.2, label="fit ln T = a + cβ + b ln β")] if "fit" in used else []
-        handles += [Line2D([], [], color="k", ls="--", lw=1.0, label="exact two-cluster merge time (ODE)")] \
+        handles += [Line2D([], [], color="k", ls="--", lw=1.0, label="exact first-merge time of the collapsed clusters (ODE)")] \
             if "ode" in used else []
         handles += [Line2D([], [], color="0.3", ls=":", lw=1.2, label="escape lower bound T₂ (where γ > 0)")] \
             if "bound" in used else []
