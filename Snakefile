@@ -15,6 +15,7 @@ from snakemake.logging import logger
 from snakemake.utils import min_version, validate
 
 from attention_dynamics.pipeline import io as adio
+from attention_dynamics.pipeline import slurm as adslurm
 from attention_dynamics.pipeline import sweep as sw
 
 min_version("9.0")
@@ -48,6 +49,9 @@ if workflow.exec_mode.name == "DEFAULT":
     _cleared = adio.clear_stale_lock(".snakemake")
     if _cleared:
         logger.warning(_cleared)
+    # SLURM jobs a dead driver left queued or running here: wait for them (AD_PREVIOUS_JOBS=cancel:
+    # cancel them) before the DAG is built, so that no cell is submitted twice (docs/slurm.md)
+    adslurm.handle_previous_jobs(os.getcwd(), log=logger.warning)
 
 PLAN = sw.load_plan(config, configfiles=workflow.configfiles)  # our checks + grid expansion
 validate(config, "workflow/schemas/config.schema.yaml", set_default=False)
@@ -95,6 +99,16 @@ onstart:
     adio.record_lock_owner(".snakemake")
     for _tmp in adio.remove_stale_temps(R):
         logger.info(f"removed stale temporary file {_tmp}")
+    # SIGTERM cancels the jobs like Ctrl-C; on SLURM: sbatch --test-only of every request first
+    adslurm.on_start(workflow, log=logger.info)
+
+
+onsuccess:
+    adslurm.on_end(workflow, log, ok=True, out=logger.info)
+
+
+onerror:
+    adslurm.on_end(workflow, log, ok=False, out=logger.error)
 
 
 rule all:

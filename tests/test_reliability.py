@@ -3,7 +3,7 @@ bad input, numerical faults.
 
 The end-to-end part runs one small sweep twice: once without interruption (``reference``) and
 once killed with SIGKILL mid-job and started again with the same command (``interrupted``);
-4 cells of ~2 s (mostly interpreter start-up), 40–60 s in all on 2 shared cores.
+4 cells in 2 chunk jobs of 2 cells, 40–60 s in all on 2 shared cores.
 """
 from __future__ import annotations
 
@@ -63,6 +63,8 @@ fits:
 plots:
   max_panels: 2
   n_betas: 2
+jobs:
+  max_cells: 2       # two simulate_chunk jobs of two cells
 """
 PLAN = sw.check_config(yaml.safe_load(SWEEP), check_results=False)
 TABLES = ["runs", "events", "lifetimes", "trajectories", "fits"]
@@ -109,6 +111,16 @@ def _finished_cells(wd: Path) -> list:
     return done
 
 
+def _cached_cells(wd: Path) -> list[str]:
+    """Cells a chunk job has finished and written to the cell cache (their entry.json exists)."""
+    return sorted(json.loads(p.read_text())["material"]["cell"]["beta"].__repr__()
+                  for p in (wd / "results" / "cache" / "cells").rglob("entry.json"))
+
+
+def _cache_inodes(wd: Path) -> dict[str, int]:
+    return {str(p): p.stat().st_ino for p in (wd / "results" / "cache" / "cells").rglob("*.cached")}
+
+
 def _mtimes(wd: Path, cells) -> dict[str, int]:
     return {str(p): p.stat().st_mtime_ns for c in cells for p in sorted(_cell_dir(wd, c).glob("*.parquet"))}
 
@@ -145,7 +157,7 @@ def reference(tmp_path_factory):
 @pytest.fixture(scope="module")
 def interrupted(tmp_path_factory, reference):
     """The same sweep, killed with SIGKILL (Snakemake's whole process group, its jobs included) once a
-    cell has finished while another runs, then started again with the same command."""
+    cell has been computed while a chunk job runs, then started again with the same command."""
     wd = tmp_path_factory.mktemp("interrupted")
     (wd / "sweep.yaml").write_text(SWEEP)
     cmd = _command(wd, TARGETS)
@@ -158,10 +170,9 @@ def interrupted(tmp_path_factory, reference):
     try:
         while True:
             text = log.read_text()
-            finished = len(re.findall(r"Finished jobid: \d+ \(Rule: simulate_cell\)", text))
-            started = text.count("rule simulate_cell:")
-            # a cell is done, another one runs (Snakemake has marked its outputs incomplete)
-            if finished >= 1 and started > finished and _incomplete_paths(wd):
+            # a cell is computed (in the cache), a chunk job runs (Snakemake has marked its manifest incomplete)
+            running = [p for p in _incomplete_paths(wd) if p.startswith("results/cache/chunks/")]
+            if _cached_cells(wd) and running:
                 break
             assert proc.poll() is None, f"snakemake ended before it could be killed:\n{text[-3000:]}"
             assert time.perf_counter() - t0 < 300, text[-3000:]
@@ -183,11 +194,16 @@ def interrupted(tmp_path_factory, reference):
         pytest.fail("processes of the killed run are still alive")
     state = {
         "finished": _finished_cells(wd),
+        "cached": _cached_cells(wd),
+        "inodes": _cache_inodes(wd),
         "marked": _incomplete_paths(wd),
         "locks": sorted(p.name for p in (wd / ".snakemake" / "locks").glob("*")),
         "log": log.read_text(),
     }
     state["mtimes"] = _mtimes(wd, state["finished"])
+    manifests = [p for p in (wd / "results" / "cache" / "chunks").glob("[0-9][0-9][0-9].json")
+                 if str(p.relative_to(wd)) not in state["marked"]]
+    state["done_chunk_cells"] = sum(len(json.loads(p.read_text())["cells"]) for p in manifests)
     state["parquet_after_kill"] = sorted(str(p.relative_to(wd)) for p in (wd / "results").rglob("*.parquet"))
     for p in (wd / "results").rglob("*.parquet"):  # what a reader sees right after the kill
         pq.read_table(p)
@@ -196,7 +212,8 @@ def interrupted(tmp_path_factory, reference):
     timeline["restart_s"] = time.perf_counter() - t1
     state.update(wd=wd, restart=out, timeline=timeline)
     print(f"interrupted run: first cell finished at {timeline['first_cell_finished_s']:.1f} s, killed at "
-          f"{timeline['killed_s']:.1f} s with {len(state['finished'])}/{len(PLAN.cells)} cells finished and "
+          f"{timeline['killed_s']:.1f} s with {len(state['cached'])}/{len(PLAN.cells)} cells computed, "
+          f"{len(state['finished'])} at their per-cell paths, and "
           f"{len(state['marked']) // 4} job(s) cut off; restart took {timeline['restart_s']:.1f} s")
     return state
 
@@ -204,9 +221,9 @@ def interrupted(tmp_path_factory, reference):
 def test_kill_left_a_stale_lock_and_cut_off_jobs(interrupted):
     """The scenario is the one a user meets: a lock left behind, a job cut off mid-way."""
     assert {"0.input.lock", "0.output.lock", io.OWNER_FILE} <= set(interrupted["locks"]), interrupted["locks"]
-    assert len(interrupted["finished"]) >= 1
+    assert len(interrupted["cached"]) >= 1
     assert interrupted["marked"], "no job was running when snakemake was killed"
-    assert len(interrupted["finished"]) < len(PLAN.cells)
+    assert len(interrupted["cached"]) < len(PLAN.cells) and len(interrupted["finished"]) < len(PLAN.cells)
 
 
 def test_restart_with_the_same_command_completes(interrupted):
@@ -227,6 +244,15 @@ def test_finished_cells_are_not_recomputed(interrupted):
     assert _job_count(text, "simulate_cell") == len(PLAN.cells) - len(finished), text[-3000:]
     for c in finished:  # and Snakemake's log names none of them as a job
         assert f"output: {PLAN.cell_dir(c)}/runs.parquet" not in text
+    # the cells the cut-off chunk had computed were reused, not computed again
+    inodes = _cache_inodes(wd)
+    assert all(inodes[p] == i for p, i in interrupted["inodes"].items()), "a cached cell was rewritten"
+    logs = [p.read_text() for p in (wd / "results" / "logs" / "chunks").glob("*.log")]
+    computed = sum(int(m) for t in logs for m in re.findall(r": (\d+) computed, \d+ reused", t))
+    reused = sum(int(m) for t in logs for m in re.findall(r"(\d+) reused from the cache", t))
+    # the final chunk logs: the cut-off chunk reused the cells it had computed before the kill
+    assert reused == len(interrupted["cached"]) - interrupted["done_chunk_cells"] >= 1, logs
+    assert computed + reused == len(PLAN.cells), logs
 
 
 def test_no_partial_or_temporary_file_after_restart(interrupted):

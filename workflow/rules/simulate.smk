@@ -1,13 +1,74 @@
-# One job per grid cell: every seed of the cell in one process (SCIENCE §7: per-job
-# overhead), writing runs/events/lifetimes/trajectories.parquet atomically.
+# Grid cells are computed in chunks and then put at their per-cell paths (issues 14, 16):
+#   simulate_chunk  many cells per job (config key `jobs`), one process pool of `threads` workers
+#                   inside the job; every finished cell goes to the cell cache at once
+#                   (results/cache/cells/), so a killed or failed job loses only the cells in
+#                   flight and its resubmission computes only the others;
+#   simulate_cell   one local job per cell: hard-links the cell's cache entry onto
+#                   results/cells/<sweep>/<cell>/{runs,events,lifetimes,trajectories}.parquet
+#                   (milliseconds; writes the per-cell log and benchmark file).
+# Logic: attention_dynamics.pipeline.{resources,runner,cellcache}; docs/slurm.md.
+
+from attention_dynamics.pipeline import resources as _resources
+
+JOBS = _resources.jobs_config(config.get("jobs"))
+CHUNKS = _resources.plan_chunks(PLAN, JOBS)
+CHUNK_OF = {(c.sweep, c.path): name for name, ch in CHUNKS.items() for c in ch.cells}
 
 
 wildcard_constraints:
     sweep=r"[A-Za-z0-9][A-Za-z0-9_-]*",
     cell=r"(?:[a-z_]+~[^/]+/)*beta~[^/]+",
+    chunk=r"[0-9][0-9][0-9]+",
+
+
+localrules:
+    simulate_cell,
+    chunk_cells,
+
+
+# the cell list of a chunk, as a file (it would make a long command line: in logs, in sbatch)
+rule chunk_cells:
+    output:
+        f"{R}/cache/chunks/{{chunk}}.cells.json",
+    params:
+        cells=lambda w: CHUNKS[w.chunk].cells_json(),
+    conda:
+        f"../{ENV}"
+    threads: 1
+    resources:
+        mem_mb=200,
+        runtime=1,
+    shell:
+        "python -m attention_dynamics chunk-spec --cells {params.cells:q} --out {output:q}"
+
+
+rule simulate_chunk:
+    input:
+        f"{R}/cache/chunks/{{chunk}}.cells.json",
+    output:
+        f"{R}/cache/chunks/{{chunk}}.json",
+    params:
+        base_seed=PLAN.config["base_seed"],
+        cache=f"{R}/cache/cells",
+    conda:
+        f"../{ENV}"
+    log:
+        f"{R}/logs/chunks/{{chunk}}.log",
+    benchmark:
+        f"{R}/benchmarks/chunks/{{chunk}}.tsv"
+    threads: lambda w: CHUNKS[w.chunk].max_threads
+    resources:
+        mem_mb=lambda w, threads, attempt: CHUNKS[w.chunk].mem_mb(threads, attempt),
+        runtime=lambda w, threads, attempt: CHUNKS[w.chunk].runtime_min(threads, attempt),
+    shell:
+        "python -m attention_dynamics run-chunk --chunk {wildcards.chunk} --cells @{input:q}"
+        " --base-seed {params.base_seed} --cache {params.cache:q} --jobs {threads}"
+        " --manifest {output:q} > {log:q} 2>&1"
 
 
 rule simulate_cell:
+    input:
+        lambda w: f"{R}/cache/chunks/{CHUNK_OF[w.sweep, w.cell]}.json",
     output:
         runs=f"{R}/cells/{{sweep}}/{{cell}}/runs.parquet",
         events=f"{R}/cells/{{sweep}}/{{cell}}/events.parquet",
@@ -18,16 +79,15 @@ rule simulate_cell:
         seeds=lambda w: PLAN.index[w.sweep, w.cell].seeds,
         base_seed=PLAN.config["base_seed"],
         outdir=lambda w: f"{R}/cells/{w.sweep}/{w.cell}",
+        benchmark=lambda w: f"{R}/benchmarks/cells/{w.sweep}/{w.cell}.tsv",
     conda:
         f"../{ENV}"
     log:
         f"{R}/logs/cells/{{sweep}}/{{cell}}.log",
-    benchmark:
-        f"{R}/benchmarks/cells/{{sweep}}/{{cell}}.tsv"
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=lambda w: PLAN.index[w.sweep, w.cell].runtime_min,
+        mem_mb=200,
+        runtime=1,
     shell:
-        "python -m attention_dynamics run-cell --cell {params.cell:q} --seeds {params.seeds}"
-        " --base-seed {params.base_seed} --out {params.outdir:q} > {log:q} 2>&1"
+        "python -m attention_dynamics link-cell --manifest {input:q} --path {wildcards.sweep}/{wildcards.cell}"
+        " --cell {params.cell:q} --out {params.outdir:q} --benchmark {params.benchmark:q} > {log:q} 2>&1"

@@ -184,6 +184,8 @@ TOP_KEYS: dict[str, Key] = {k.name: k for k in [
     Key("plots", "mapping", {}, "plot settings", grid=False),
     Key("reproductions", "mapping", {}, "paper reproductions (workflow/rules/reproductions.smk); checked by "
         "attention_dynamics.reproductions.reproductions_config", grid=False),
+    Key("jobs", "mapping", {}, "how grid cells are packed into simulate_chunk jobs and what they request "
+        "(attention_dynamics.pipeline.resources); changes no number", grid=False),
 ]}
 
 SWEEP_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
@@ -597,6 +599,8 @@ def check_config(config: dict, *, configfiles=(), check_results: bool = True) ->
         cells += cs
     if "reproductions" in config:
         _check_reproductions(config["reproductions"])
+    if "jobs" in config:
+        _check_jobs(config["jobs"])
     if check_results:
         _check_results_dir(results)
     norm = {"results": results, "base_seed": base_seed, "sweeps": sweeps, "fits": fits, "plots": plots}
@@ -616,6 +620,17 @@ def _check_reproductions(section) -> None:
         head, _, rest = msg.partition(":")
         key = head if head.startswith("reproductions") and " " not in head else "reproductions"
         raise ConfigError(key, rest.strip() if key == head else msg) from None
+
+
+def _check_jobs(section) -> None:
+    """The ``jobs`` section belongs to attention_dynamics.pipeline.resources: use its checker."""
+    from .resources import jobs_config
+
+    try:
+        jobs_config(section)
+    except ValueError as exc:
+        key, _, rest = str(exc).partition(": ")
+        raise ConfigError(key, rest) from None
 
 
 def load_plan(config: dict, configfiles=()) -> Plan:
@@ -695,6 +710,7 @@ def json_schema() -> dict:
                   "description": TOP_KEYS["plots"].doc,
                   "properties": {n: _key_schema(k) for n, k in PLOTS_KEYS.items()}},
         "reproductions": {"type": "object", "default": {}, "description": TOP_KEYS["reproductions"].doc},
+        "jobs": _jobs_schema(),
     }
     props = {"results": {**_key_schema(TOP_KEYS["results"]), "minLength": 1},
              "base_seed": _key_schema(TOP_KEYS["base_seed"]), **section}
@@ -704,6 +720,19 @@ def json_schema() -> dict:
                            "src/attention_dynamics/pipeline/sweep.py (tests check they agree). Documented in "
                            "config/README.md.",
             "type": "object", "additionalProperties": False, "required": ["sweeps"], "properties": props}
+
+
+def _jobs_schema() -> dict:
+    from .resources import JOBS_DEFAULTS, JOBS_DOCS
+
+    types = {"cpu_minutes": {"type": "number", "exclusiveMinimum": 0},
+             "max_cells": {"type": "integer", "minimum": 1},
+             "runtime_factor": {"type": "number", "minimum": 1},
+             "attempt_growth": {"type": "number", "minimum": 1},
+             "model": {"type": ["string", "null"]}}
+    return {"type": "object", "additionalProperties": False, "default": {}, "description": TOP_KEYS["jobs"].doc,
+            "properties": {k: {"description": JOBS_DOCS[k], "default": JOBS_DEFAULTS[k], **types[k]}
+                           for k in JOBS_DEFAULTS}}
 
 
 class _NoAliasDumper(yaml.SafeDumper):

@@ -1,0 +1,403 @@
+"""What a grid cell costs, how cells are packed into jobs, and what each job asks SLURM for.
+
+The model
+---------
+The CPU time of one simulation (one seed of a cell) is modelled as log-linear in the cell's
+parameters,
+
+    ln t_seed = Σ_j a_j · φ_j(cell),      φ = (1, ln n, ln β, ln k, ln d, [usa], [gaussian], [uniform],
+                                              [random centres], ln spacing, ln ln t_max),
+
+fitted by least squares on measured CPU seconds per seed (:func:`calibrate`); ``sigma`` is the
+residual standard deviation of ln t. The peak resident memory of a worker process is
+``mem_base_mb + mem_per_n2_mb · (n/1000)²`` (the interpreter with numpy/scipy/pandas dominates;
+n × n Gram matrices are the part that grows). :data:`DEFAULT_MODEL` was calibrated on this
+repository's machines (docs/slurm.md, "Requests that fit"); ``python -m
+attention_dynamics.pipeline.resources calibrate results/benchmarks`` refits it on a user's own
+runs and prints a model file for the config key ``jobs.model``.
+
+Packing (:func:`plan_chunks`)
+-----------------------------
+Cells, in plan order (sweep, fit group, then β), are packed greedily into chunks of at most
+``jobs.cpu_minutes`` predicted CPU-minutes and ``jobs.max_cells`` cells, across sweeps (small
+sweeps share a job: the job's fixed start-up is paid once). Chunks are named ``000``, ``001``, ...;
+they depend on the config only (not on ``--cores`` or the executor), so switching between a
+laptop and SLURM does not rerun anything.
+
+Requests (:class:`Chunk`)
+-------------------------
+A chunk job runs its simulations on ``threads`` worker processes, longest cell first. Its
+predicted wall time is the LPT (longest-processing-time) makespan of its seeds on ``threads``
+workers; it asks for
+
+    runtime = ⌈(runtime_factor · makespan + START_SECONDS) · growth^(attempt−1) / 60⌉ minutes,
+    mem_mb  = ⌈(PARENT_MB + threads · worker_mb) · growth^(attempt−1)⌉,
+
+so that a job that hits its time limit (TIMEOUT) or memory limit (OUT_OF_MEMORY) is resubmitted
+by Snakemake (``retries`` in the profile) with ``jobs.attempt_growth`` times more; the second
+attempt reuses the cells the first one finished (:mod:`attention_dynamics.pipeline.cellcache`).
+"""
+from __future__ import annotations
+
+import argparse
+import heapq
+import json
+import math
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["ResourceModel", "DEFAULT_MODEL", "JOBS_DEFAULTS", "jobs_config", "Chunk", "plan_chunks",
+           "lpt_makespan", "calibrate", "read_benchmarks", "main"]
+
+FEATURES = ("const", "log_n", "log_beta", "log_k", "log_d", "usa", "gaussian", "uniform", "random_centres",
+            "log_spacing", "loglog_tmax")
+START_SECONDS = 60.0   # Snakemake start-up (twice on SLURM), imports, table writes, manifest
+PARENT_MB = 400.0      # the chunk's parent process (tables of finished cells, Snakemake around it)
+MAX_CELLS_JSON = 100_000  # bytes of --cells on one command line (Linux: 128 KiB per argument)
+
+JOBS_DEFAULTS = {
+    "cpu_minutes": 10.0,     # predicted CPU-minutes of simulations packed into one simulate_chunk job
+    "max_cells": 200,        # most cells per chunk
+    "runtime_factor": 2.0,   # requested time = runtime_factor × predicted + START_SECONDS
+    "attempt_growth": 3.0,   # a resubmitted job asks for this many times more time and memory
+    "model": None,           # a model file written by `... resources calibrate` (null: DEFAULT_MODEL)
+}
+JOBS_DOCS = {
+    "cpu_minutes": "predicted CPU-minutes of simulations packed into one simulate_chunk job (> 0)",
+    "max_cells": "most grid cells in one simulate_chunk job (>= 1)",
+    "runtime_factor": "requested runtime = runtime_factor × predicted wall time + 1 min (>= 1)",
+    "attempt_growth": "each resubmission (retries) asks for this many times more time and memory (>= 1)",
+    "model": "resource model file (YAML) from `python -m attention_dynamics.pipeline.resources calibrate`; "
+             "null: the built-in one",
+}
+
+
+@dataclass(frozen=True)
+class ResourceModel:
+    """ln t_seed = Σ coef[φ] · φ(cell); worker memory = mem_base_mb + mem_per_n2_mb · (n/1000)²."""
+
+    coef: dict
+    sigma: float
+    mem_base_mb: float
+    mem_per_n2_mb: float
+    source: str = "built-in"
+
+    def seed_seconds(self, cell: dict) -> float:
+        """Predicted (median) CPU seconds of one simulation of ``cell``."""
+        phi = features(cell)
+        return math.exp(sum(self.coef.get(name, 0.0) * phi[name] for name in FEATURES))
+
+    def worker_mb(self, cell: dict) -> float:
+        n = float(cell["n"])
+        return self.mem_base_mb + self.mem_per_n2_mb * (n / 1000.0) ** 2
+
+    def as_dict(self) -> dict:
+        return {"coef": dict(self.coef), "sigma": self.sigma, "mem_base_mb": self.mem_base_mb,
+                "mem_per_n2_mb": self.mem_per_n2_mb}
+
+    @classmethod
+    def load(cls, path: str | Path) -> "ResourceModel":
+        import yaml
+
+        data = yaml.safe_load(Path(path).read_text())
+        try:
+            coef = {k: float(data["coef"].get(k, 0.0)) for k in FEATURES}
+            return cls(coef=coef, sigma=float(data["sigma"]), mem_base_mb=float(data["mem_base_mb"]),
+                       mem_per_n2_mb=float(data["mem_per_n2_mb"]), source=str(path))
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
+            raise ValueError(f"{path} is not a resource model file ({exc!r}); write one with "
+                             "python -m attention_dynamics.pipeline.resources calibrate") from None
+
+
+def features(cell: dict) -> dict[str, float]:
+    """φ(cell) of the model (a cell dict with the keys of ``cell.CELL_DEFAULTS``)."""
+    k = 1 if cell.get("init") == "uniform" else int(cell.get("k", 1))
+    return {
+        "const": 1.0,
+        "log_n": math.log(float(cell["n"])),
+        "log_beta": math.log(float(cell["beta"])),
+        "log_k": math.log(max(k, 1)),
+        "log_d": math.log(float(cell["d"])),
+        "usa": 1.0 if cell.get("model") == "usa" else 0.0,
+        "gaussian": 1.0 if cell.get("init") == "gaussian" else 0.0,
+        "uniform": 1.0 if cell.get("init") == "uniform" else 0.0,
+        "random_centres": 1.0 if cell.get("init") != "uniform" and cell.get("centres") == "random" else 0.0,
+        "log_spacing": _log_spacing(cell, k),
+        "loglog_tmax": math.log(max(math.log(float(cell["t_max"])), 1.0)),
+    }
+
+
+def _log_spacing(cell: dict, k: int) -> float:
+    """ln of the angle between neighbouring circle centres (2π/k when spacing is null); 0 otherwise."""
+    if cell.get("init") == "uniform" or cell.get("centres") == "random" or k < 2:
+        return 0.0
+    sp = cell.get("spacing")
+    return math.log(float(sp) if sp else 2.0 * math.pi / k)
+
+
+# Calibrated with `calibrate` on the cache entries of 283 cells (354 simulations: config/config.yaml
+# with 2 seeds, every third cell of config/paper.yaml and config/test.yaml with 1–2 seeds; one worker
+# on a shared 2-core VM, 62 CPU-s): median measured/predicted 0.98, 95th percentile 1.45, max 2.0.
+# No uniform-init cell was measured (coefficient 0: priced like caps).
+DEFAULT_MODEL = ResourceModel(
+    coef={"const": -6.952977, "log_n": 0.240663, "log_beta": 0.595077, "log_k": 1.563546, "log_d": -0.073241,
+          "usa": 0.001869, "gaussian": -0.12006, "uniform": 0.0, "random_centres": -0.302095,
+          "log_spacing": 1.166241, "loglog_tmax": 0.092962},
+    sigma=0.1989, mem_base_mb=210.1, mem_per_n2_mb=61.138)
+
+
+def jobs_config(section, *, base: str = "jobs") -> dict:
+    """The ``jobs`` section of the config with defaults filled in; ValueError naming the key."""
+    if section is None:
+        section = {}
+    if not isinstance(section, dict):
+        raise ValueError(f"{base}: must be a mapping with keys {', '.join(JOBS_DEFAULTS)}, got {section!r}")
+    unknown = sorted(set(section) - set(JOBS_DEFAULTS))
+    if unknown:
+        raise ValueError(f"{base}.{unknown[0]}: unknown key; allowed keys in {base}: {', '.join(JOBS_DEFAULTS)}")
+    out = {**JOBS_DEFAULTS, **section}
+    for key, lo, kind in (("cpu_minutes", 0.0, float), ("runtime_factor", 1.0, float),
+                          ("attempt_growth", 1.0, float), ("max_cells", 1, int)):
+        val = out[key]
+        if isinstance(val, bool) or not isinstance(val, (int, float)) or (kind is int and float(val) != int(val)):
+            raise ValueError(f"{base}.{key}: must be {'an integer' if kind is int else 'a number'}, got {val!r}")
+        if not math.isfinite(val) or (val <= lo if key == "cpu_minutes" else val < lo):
+            raise ValueError(f"{base}.{key}: must be {'>' if key == 'cpu_minutes' else '>='} {lo:g}, got {val!r}")
+        out[key] = kind(val)
+    if out["model"] is not None:
+        if not isinstance(out["model"], str) or not Path(out["model"]).is_file():
+            raise ValueError(f"{base}.model: must be null or the path of an existing model file, got {out['model']!r}")
+        ResourceModel.load(out["model"])  # fails here, not in a job
+    return out
+
+
+def lpt_makespan(durations, workers: int) -> float:
+    """Longest-processing-time-first schedule of ``durations`` on ``workers``: its makespan.
+
+    (Graham's bound: at most 4/3 − 1/(3·workers) times the optimum.)
+    """
+    loads = [0.0] * max(1, int(workers))
+    heapq.heapify(loads)
+    for d in sorted(durations, reverse=True):
+        heapq.heapreplace(loads, loads[0] + d)
+    return max(loads)
+
+
+@dataclass
+class Chunk:
+    """Cells of one ``simulate_chunk`` job, with their predicted costs."""
+
+    name: str
+    cells: list                      # sweep.Cell
+    seed_seconds: list[float]        # predicted CPU-s of one seed, per cell
+    worker_mb: float
+    cfg: dict = field(repr=False, default_factory=lambda: dict(JOBS_DEFAULTS))
+
+    @property
+    def sweeps(self) -> list[str]:
+        return list(dict.fromkeys(c.sweep for c in self.cells))
+
+    @property
+    def n_tasks(self) -> int:
+        return sum(c.seeds for c in self.cells)
+
+    @property
+    def cpu_seconds(self) -> float:
+        return sum(t * c.seeds for t, c in zip(self.seed_seconds, self.cells))
+
+    @property
+    def max_threads(self) -> int:
+        """Workers beyond the number of simulations would idle."""
+        return self.n_tasks
+
+    def makespan(self, threads: int) -> float:
+        return lpt_makespan([t for t, c in zip(self.seed_seconds, self.cells) for _ in range(c.seeds)], threads)
+
+    def runtime_min(self, threads: int, attempt: int = 1) -> int:
+        """Minutes to request (see the module docstring)."""
+        seconds = self.cfg["runtime_factor"] * self.makespan(threads) + START_SECONDS
+        return max(1, math.ceil(seconds * self.cfg["attempt_growth"] ** (max(int(attempt), 1) - 1) / 60.0))
+
+    def mem_mb(self, threads: int, attempt: int = 1) -> int:
+        total = PARENT_MB + max(1, int(threads)) * self.worker_mb
+        return math.ceil(total * self.cfg["attempt_growth"] ** (max(int(attempt), 1) - 1))
+
+    def cells_json(self) -> str:
+        """The ``--cells`` argument of ``attention-dynamics run-chunk``."""
+        items = [{"path": f"{c.sweep}/{c.path}", "cell": {"sweep": c.sweep, **c.params}, "seeds": c.seeds,
+                  "predicted": round(t * c.seeds, 3)} for c, t in zip(self.cells, self.seed_seconds)]
+        return json.dumps(items, sort_keys=True, separators=(",", ":"))
+
+
+def plan_chunks(plan, jobs: dict | None = None, model: ResourceModel | None = None) -> dict[str, Chunk]:
+    """Pack the cells of ``plan`` (a sweep.Plan) into chunks: name -> :class:`Chunk` (see above)."""
+    cfg = jobs_config(jobs)
+    if model is None:
+        model = ResourceModel.load(cfg["model"]) if cfg["model"] else DEFAULT_MODEL
+    budget = 60.0 * cfg["cpu_minutes"]
+    chunks: dict[str, Chunk] = {}
+    current: Chunk | None = None
+    size = 0
+    for c in plan.cells:
+        cell = {"sweep": c.sweep, **c.params}
+        t = model.seed_seconds(cell)
+        item = len(json.dumps({"path": f"{c.sweep}/{c.path}", "cell": cell})) + 60
+        if (current is None or current.cpu_seconds + t * c.seeds > budget
+                or len(current.cells) >= cfg["max_cells"] or size + item > MAX_CELLS_JSON):
+            current = Chunk(name=f"{len(chunks):03d}", cells=[], seed_seconds=[], worker_mb=0.0, cfg=cfg)
+            chunks[current.name] = current
+            size = 0
+        current.cells.append(c)
+        current.seed_seconds.append(t)
+        current.worker_mb = max(current.worker_mb, model.worker_mb(cell))
+        size += item
+    return chunks
+
+
+# ------------------------------------------------------------------------------------------
+# calibration
+# ------------------------------------------------------------------------------------------
+def read_benchmarks(paths) -> list[dict]:
+    """Per-cell measurements from benchmark files written by rule ``simulate_cell``
+    (``results/benchmarks/cells/**/*.tsv``, with the columns ``cell``, ``seeds``, ``cpu_time``,
+    ``max_rss``) or from cache entries (``results/cache/cells/**/entry.json``: also the cells of
+    chunks that did not finish); files of other rules or older versions (no ``cell`` column) are
+    skipped."""
+    import csv
+
+    rows = []
+    files = []
+    for p in paths:
+        p = Path(p)
+        files += sorted([*p.rglob("*.tsv"), *p.rglob("entry.json")]) if p.is_dir() else [p]
+    for f in files:
+        if f.name == "entry.json":
+            try:
+                rec = json.loads(f.read_text())
+                cpu = [float(c) for c in rec["cpu_seconds"]]
+                rows.append({"cell": rec["material"]["cell"], "seeds": len(cpu), "cpu_per_seed": sum(cpu) / len(cpu),
+                             "max_rss_mb": float(rec["max_rss_mb"]), "file": str(f)})
+            except (OSError, ValueError, KeyError, TypeError, ZeroDivisionError):
+                pass
+            continue
+        with open(f, newline="") as fh:
+            for r in csv.DictReader(fh, delimiter="\t"):
+                if not r.get("cell") or not r.get("seeds"):
+                    continue
+                try:
+                    seeds = int(r["seeds"])
+                    rows.append({"cell": json.loads(r["cell"]), "seeds": seeds,
+                                 "cpu_per_seed": float(r["cpu_time"]) / max(seeds, 1),
+                                 "max_rss_mb": float(r["max_rss"]), "file": str(f)})
+                except (ValueError, KeyError, TypeError):
+                    continue
+    return rows
+
+
+def calibrate(rows: list[dict], *, min_seconds: float = 1e-3) -> tuple[ResourceModel, dict]:
+    """Least-squares fit of the model on measured rows (see :func:`read_benchmarks`); returns the
+    model and a report (cells used, median and 95th percentile of measured / predicted)."""
+    import numpy as np
+
+    rows = [r for r in rows if r["cpu_per_seed"] >= min_seconds]
+    if len(rows) < 2 * len(FEATURES):
+        raise ValueError(f"{len(rows)} measured cells: too few to fit {len(FEATURES)} coefficients "
+                         f"(need {2 * len(FEATURES)})")
+    X = np.array([[features(r["cell"])[f] for f in FEATURES] for r in rows], dtype=np.float64)
+    y = np.log(np.array([r["cpu_per_seed"] for r in rows], dtype=np.float64))
+    w = np.sqrt(np.array([r["seeds"] for r in rows], dtype=np.float64))  # a cell of S seeds: S samples' mean
+    used = np.ptp(X, axis=0) > 0
+    used[0] = True
+    coef = np.zeros(len(FEATURES))
+    sol, *_ = np.linalg.lstsq(X[:, used] * w[:, None], y * w, rcond=None)
+    coef[used] = sol
+    resid = y - X @ coef
+    sigma = float(np.sqrt(np.average(resid ** 2, weights=w ** 2)))
+    n = np.array([float(r["cell"]["n"]) for r in rows])
+    rss = np.array([r["max_rss_mb"] for r in rows])
+    ok = np.isfinite(rss)
+    if ok.sum() >= 2 and np.ptp((n[ok] / 1000.0) ** 2) > 0:
+        A = np.stack([np.ones(ok.sum()), (n[ok] / 1000.0) ** 2], axis=1)
+        (m0, m1), *_ = np.linalg.lstsq(A, rss[ok], rcond=None)
+        m1 = max(float(m1), 0.0)
+        m0 = float(np.max(rss[ok] - m1 * (n[ok] / 1000.0) ** 2))  # an upper envelope, not the mean
+    else:
+        m0, m1 = (float(np.max(rss[ok])) if ok.any() else DEFAULT_MODEL.mem_base_mb), DEFAULT_MODEL.mem_per_n2_mb
+    model = ResourceModel(coef={f: round(float(c), 6) for f, c in zip(FEATURES, coef)}, sigma=round(sigma, 4),
+                          mem_base_mb=round(m0 * 1.1, 1), mem_per_n2_mb=round(m1 * 1.1, 3), source="calibrated")
+    ratio = np.exp(resid)
+    report = {"cells": len(rows), "seeds": int(sum(r["seeds"] for r in rows)),
+              "measured_cpu_seconds": round(float(sum(r["cpu_per_seed"] * r["seeds"] for r in rows)), 2),
+              "ratio_median": round(float(np.median(ratio)), 3),
+              "ratio_p95": round(float(np.quantile(ratio, 0.95)), 3),
+              "ratio_max": round(float(np.max(ratio)), 3),
+              "unused_features": [f for f, u in zip(FEATURES, used) if not u]}
+    return model, report
+
+
+def _cmd_calibrate(a) -> int:
+    import yaml
+
+    rows = read_benchmarks(a.paths)
+    model, report = calibrate(rows)
+    text = ("# resource model for attention-dynamics (config key jobs.model); written by\n"
+            f"#   python -m attention_dynamics.pipeline.resources calibrate {' '.join(a.paths)}\n"
+            f"# fit: {json.dumps(report)}\n" + yaml.safe_dump(model.as_dict(), sort_keys=False))
+    if a.output:
+        from .io import atomic_write_text
+
+        atomic_write_text(text, a.output)
+        print(f"wrote {a.output}: {json.dumps(report)}", file=sys.stderr)
+    else:
+        print(text, end="")
+    return 0
+
+
+def _cmd_predict(a) -> int:
+    from .config import deep_update, load_yaml_strict
+    from .sweep import check_config
+
+    config: dict = {}
+    for f in a.configfile:
+        deep_update(config, load_yaml_strict(f))
+    plan = check_config(config, configfiles=a.configfile, check_results=False)
+    cfg = jobs_config(config.get("jobs"))
+    chunks = plan_chunks(plan, cfg)
+    print(f"{'chunk':28s} {'cells':>5s} {'sims':>6s} {'CPU-min':>8s} {'threads':>7s} {'wall-min':>8s} "
+          f"{'runtime':>7s} {'mem_mb':>6s}")
+    tot_cpu = tot_req = 0.0
+    for ch in chunks.values():
+        th = max(1, min(a.cores, ch.max_threads))
+        rt = ch.runtime_min(th)
+        tot_cpu += ch.cpu_seconds
+        tot_req += rt * th * 60
+        print(f"{ch.name:28s} {len(ch.cells):5d} {ch.n_tasks:6d} {ch.cpu_seconds / 60:8.1f} {th:7d} "
+              f"{ch.makespan(th) / 60:8.1f} {rt:7d} {ch.mem_mb(th):6d}")
+    print(f"{len(chunks)} chunks; predicted {tot_cpu / 3600:.2f} CPU-h of simulations; requested "
+          f"{tot_req / 3600:.2f} CPU-h (threads × runtime, first attempt) with --cores {a.cores}")
+    return 0
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m attention_dynamics.pipeline.resources",
+                                description="Resource model of simulate_chunk jobs: calibrate, predict.")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    c = sub.add_parser("calibrate", help="fit the model on benchmark files (results/benchmarks/cells/**/*.tsv)")
+    c.add_argument("paths", nargs="+", help="benchmark folders or files")
+    c.add_argument("-o", "--output", help="write the model file here (default: print it)")
+    c.set_defaults(func=_cmd_calibrate)
+    pr = sub.add_parser("predict", help="chunks, predicted CPU time and requests of a config")
+    pr.add_argument("configfile", nargs="+")
+    pr.add_argument("--cores", type=int, default=8, help="CPUs per chunk job (the profile's cores)")
+    pr.set_defaults(func=_cmd_predict)
+    args = p.parse_args(argv)
+    try:
+        return args.func(args)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
