@@ -217,7 +217,8 @@ class Chunk:
     def runtime_min(self, threads: int, attempt: int = 1) -> int:
         """Minutes to request (see the module docstring)."""
         seconds = self.cfg["runtime_factor"] * self.makespan(threads) + START_SECONDS
-        return max(1, math.ceil(seconds * self.cfg["attempt_growth"] ** (max(int(attempt), 1) - 1) / 60.0))
+        minutes = seconds * self.cfg["attempt_growth"] ** (max(int(attempt), 1) - 1) / 60.0
+        return max(1, math.ceil(minutes - 1e-9))  # SLURM counts whole minutes
 
     def mem_mb(self, threads: int, attempt: int = 1) -> int:
         total = PARENT_MB + max(1, int(threads)) * self.worker_mb
