@@ -234,7 +234,7 @@ sweeps:
 # 10 CPU-min: one chunk across both sweeps; 0.05: several; 3 cells; 1e-6: one cell each
 def test_plan_chunks_covers_every_cell_once_within_budget(cpu_minutes, max_cells):
     plan = _plan(PLAN_TEXT)
-    chunks = resources.plan_chunks(plan, {"cpu_minutes": cpu_minutes, "max_cells": max_cells})
+    chunks = resources.plan_chunks(plan, {"cpu_minutes": cpu_minutes, "cells_per_job": max_cells})
     cells = [(c.sweep, c.path) for ch in chunks.values() for c in ch.cells]
     assert sorted(cells) == sorted((c.sweep, c.path) for c in plan.cells)  # every cell exactly once
     assert [c.path for ch in chunks.values() for c in ch.cells] == [c.path for c in plan.cells]  # plan order
@@ -248,7 +248,7 @@ def test_plan_chunks_covers_every_cell_once_within_budget(cpu_minutes, max_cells
         assert [it["path"] for it in cells_json] == [f"{c.sweep}/{c.path}" for c in ch.cells]
         assert [s.path for s in runner.parse_cells(ch.cells_json())] == [it["path"] for it in cells_json]
     # deterministic, and independent of anything but the config
-    again = resources.plan_chunks(plan, {"cpu_minutes": cpu_minutes, "max_cells": max_cells})
+    again = resources.plan_chunks(plan, {"cpu_minutes": cpu_minutes, "cells_per_job": max_cells})
     assert {n: [c.path for c in ch.cells] for n, ch in again.items()} == \
            {n: [c.path for c in ch.cells] for n, ch in chunks.items()}
 
@@ -308,7 +308,7 @@ def test_calibrate_reads_benchmark_files_and_cache_entries(tmp_path):
 
 @pytest.mark.parametrize("section,key", [
     ({"cpu_minute": 3}, "jobs.cpu_minute"), ({"cpu_minutes": 0}, "jobs.cpu_minutes"),
-    ({"max_cells": 1.5}, "jobs.max_cells"), ({"runtime_factor": 0.5}, "jobs.runtime_factor"),
+    ({"cells_per_job": 1.5}, "jobs.cells_per_job"), ({"runtime_factor": 0.5}, "jobs.runtime_factor"),
     ({"attempt_growth": "x"}, "jobs.attempt_growth"), ({"model": "/nonexistent.yaml"}, "jobs.model"),
     ("fast", "jobs"),
 ])

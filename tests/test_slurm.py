@@ -363,7 +363,7 @@ def test_timeout_is_resubmitted_with_more_time(slurm_cluster, workdir):
 
 
 def _two_chunk_config(per_cell: float) -> str:
-    return _slow_config([40, 45, 50, 55], per_cell, max_cells=2)  # two chunks of 2 cells
+    return _slow_config([40, 45, 50, 55], per_cell, cells_per_job=2)  # two chunks of 2 cells
 
 
 def test_cancelled_chunk_keeps_the_other_cells(slurm_cluster, workdir):

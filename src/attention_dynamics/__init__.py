@@ -9,8 +9,10 @@ import importlib as _importlib
 _LAZY = {
     "MODELS": ".engine.dynamics", "energy": ".engine.dynamics", "project_tangent": ".engine.dynamics",
     "velocity": ".engine.dynamics", "SimulationResult": ".engine.simulate", "simulate": ".engine.simulate",
+    "load_results": ".results", "load_table": ".results",
 }
-__all__ = ["MODELS", "SimulationResult", "energy", "project_tangent", "simulate", "velocity", "__version__"]
+__all__ = ["MODELS", "SimulationResult", "energy", "load_results", "load_table", "project_tangent", "simulate",
+           "velocity", "__version__"]
 
 
 def __getattr__(name):

@@ -6,13 +6,20 @@
 #   simulate_cell   one local job per cell: hard-links the cell's cache entry onto
 #                   results/cells/<sweep>/<cell>/{runs,events,lifetimes,trajectories}.parquet
 #                   (milliseconds; writes the per-cell log and benchmark file).
+# The manifest is an ancient() input: a chunk re-run because a cell was added reuses its other
+# cells from the cache, and only the new cells' simulate_cell jobs run (minimal re-runs).
 # Logic: attention_dynamics.pipeline.{resources,runner,cellcache}; docs/slurm.md.
 
 from attention_dynamics.pipeline import resources as _resources
+from attention_dynamics.pipeline import runner as _runner
 
 JOBS = _resources.jobs_config(config.get("jobs"))
 CHUNKS = _resources.plan_chunks(PLAN, JOBS)
 CHUNK_OF = {(c.sweep, c.path): name for name, ch in CHUNKS.items() for c in ch.cells}
+if _MAIN:
+    # a missing cell whose cache entry is gone or damaged: its chunk runs again in this run
+    for _stale in _runner.drop_stale_manifests(CHUNKS, R):
+        logger.warning(_stale)
 
 
 wildcard_constraints:
@@ -47,19 +54,19 @@ rule simulate_chunk:
         f"{R}/cache/chunks/{{chunk}}.cells.json",
     output:
         f"{R}/cache/chunks/{{chunk}}.json",
-    params:
-        base_seed=PLAN.config["base_seed"],
-        cache=f"{R}/cache/cells",
-    conda:
-        f"../{ENV}"
     log:
         f"{R}/logs/chunks/{{chunk}}.log",
     benchmark:
         f"{R}/benchmarks/chunks/{{chunk}}.tsv"
+    conda:
+        f"../{ENV}"
     threads: lambda w: CHUNKS[w.chunk].max_threads
     resources:
         mem_mb=lambda w, threads, attempt: CHUNKS[w.chunk].mem_mb(threads, attempt),
         runtime=lambda w, threads, attempt: CHUNKS[w.chunk].runtime_min(threads, attempt),
+    params:
+        base_seed=PLAN.config["base_seed"],
+        cache=f"{R}/cache/cells",
     shell:
         "python -m attention_dynamics run-chunk --chunk {wildcards.chunk} --cells @{input:q}"
         " --base-seed {params.base_seed} --cache {params.cache:q} --jobs {threads}"
@@ -68,26 +75,27 @@ rule simulate_chunk:
 
 rule simulate_cell:
     input:
-        lambda w: f"{R}/cache/chunks/{CHUNK_OF[w.sweep, w.cell]}.json",
+        lambda w: ancient(f"{R}/cache/chunks/{CHUNK_OF[w.sweep, w.cell]}.json"),
     output:
         runs=f"{R}/cells/{{sweep}}/{{cell}}/runs.parquet",
         events=f"{R}/cells/{{sweep}}/{{cell}}/events.parquet",
         lifetimes=f"{R}/cells/{{sweep}}/{{cell}}/lifetimes.parquet",
         trajectories=f"{R}/cells/{{sweep}}/{{cell}}/trajectories.parquet",
+    log:
+        f"{R}/logs/cells/{{sweep}}/{{cell}}.log",
+    conda:
+        f"../{ENV}"
+    threads: 1
+    resources:
+        mem_mb=200,
+        runtime=1,
     params:
         cell=lambda w: PLAN.index[w.sweep, w.cell].json,
         seeds=lambda w: PLAN.index[w.sweep, w.cell].seeds,
         base_seed=PLAN.config["base_seed"],
         outdir=lambda w: f"{R}/cells/{w.sweep}/{w.cell}",
         benchmark=lambda w: f"{R}/benchmarks/cells/{w.sweep}/{w.cell}.tsv",
-    conda:
-        f"../{ENV}"
-    log:
-        f"{R}/logs/cells/{{sweep}}/{{cell}}.log",
-    threads: 1
-    resources:
-        mem_mb=200,
-        runtime=1,
     shell:
         "python -m attention_dynamics link-cell --manifest {input:q} --path {wildcards.sweep}/{wildcards.cell}"
-        " --cell {params.cell:q} --out {params.outdir:q} --benchmark {params.benchmark:q} > {log:q} 2>&1"
+        " --cell {params.cell:q} --seeds {params.seeds} --base-seed {params.base_seed} --out {params.outdir:q}"
+        " --benchmark {params.benchmark:q} > {log:q} 2>&1"

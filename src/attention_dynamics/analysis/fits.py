@@ -8,7 +8,7 @@ caps only; ``first_merge``: the first merge time) we fit by ordinary least squar
     ln T = a + c·β + b·ln β
 
 over every (β, seed) with a finite time, and report the theory slope next to c
-(SCIENCE.md §3): 1 − cos D_min for the first merge of point-like clusters (D_min the
+(docs/science.md §3): 1 − cos D_min for the first merge of point-like clusters (D_min the
 smallest angle between centres) and 1 − α for the escape from caps (GKPR24's theorem),
 with their ratio. For k = 2 caps we also report ``ode_slope``: the same fit applied to
 the exact two-point-cluster merge time (reduced ODE, ``theory.two_cluster_merge_time``)

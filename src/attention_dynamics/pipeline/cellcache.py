@@ -6,7 +6,7 @@ Each finished cell is written here first, as one *entry*, before anything else h
     <results>/cache/cells/<cell_id>/<key[:24]>/
         runs.parquet.cached  events.parquet.cached  lifetimes.parquet.cached  trajectories.parquet.cached
         log.txt              one line per seed (the per-cell log)
-        entry.json           written last: the key material, SHA-256 of every file, timings
+        entry.json           written last: the key material, SHA-256 of the log, timings
 
 The key is the SHA-256 of the cell's canonical JSON (sweep name included, every default filled
 in), the seed indices, the base seed and :func:`code_fingerprint` (the package's source and the
@@ -22,8 +22,9 @@ per-cell outputs ``results/cells/<sweep>/<cell>/<table>.parquet`` (a copy where 
 not possible), so the cache costs no extra disk.
 
 An entry is *valid* only if its ``entry.json`` exists (written atomically, after the tables), its
-key material equals the one asked for, and every file's SHA-256 matches: a half-written or
-altered entry is never used (:func:`read_entry`), it is recomputed. The files are named
+key material equals the one asked for, every table matches the checksum in its footer
+(:mod:`attention_dynamics.pipeline.integrity`) and the log its SHA-256: a half-written or altered
+entry is never used (:func:`read_entry`), it is recomputed. The files are named
 ``*.parquet.cached`` so that a glob over ``results/**/*.parquet`` never counts a cell twice.
 """
 from __future__ import annotations
@@ -39,7 +40,7 @@ from pathlib import Path
 __all__ = ["CACHE_FORMAT", "TABLE_NAMES", "Entry", "code_fingerprint", "key_material", "entry_key", "entry_dir",
            "read_entry", "write_entry", "link_entry", "file_sha256"]
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 TABLE_NAMES = ("runs", "events", "lifetimes", "trajectories")
 ENTRY_FILE = "entry.json"
 LOG_FILE = "log.txt"
@@ -120,6 +121,8 @@ class Entry:
 def read_entry(path: str | os.PathLike, material: dict | None = None) -> Entry | None:
     """The entry in folder ``path`` if it is complete and intact (and, given ``material``, has
     exactly that key material); None otherwise. Reads every file once (SHA-256)."""
+    from .integrity import verify
+
     path = Path(path)
     try:
         record = json.loads((path / ENTRY_FILE).read_text())
@@ -129,11 +132,10 @@ def read_entry(path: str | os.PathLike, material: dict | None = None) -> Entry |
         return None
     if material is not None and _canonical_json(record.get("material")) != _canonical_json(material):
         return None
-    files = record.get("files")
-    if not isinstance(files, dict) or set(files) != {*(f"{t}.parquet.cached" for t in TABLE_NAMES), LOG_FILE}:
-        return None
+    if any(verify(path / f"{t}.parquet.cached").status != "ok" for t in TABLE_NAMES):
+        return None  # missing, truncated, altered, or unsigned
     try:
-        if any(file_sha256(path / name) != digest for name, digest in files.items()):
+        if file_sha256(path / LOG_FILE) != record.get("log_sha256"):
             return None
     except OSError:
         return None
@@ -156,8 +158,8 @@ def write_entry(cache_root: str | os.PathLike, material: dict, tables: dict, log
     meta = {"config_hash": "", "cell": cell, "seeds": material["seeds"], "base_seed": material["base_seed"]}
     write_cell(cell, tables, {t: str(folder / f"{t}.parquet.cached") for t in TABLE_NAMES}, meta)
     atomic_write_text("".join(f"{line}\n" for line in log_lines), folder / LOG_FILE)
-    files = {name: file_sha256(folder / name) for name in (*(f"{t}.parquet.cached" for t in TABLE_NAMES), LOG_FILE)}
-    record = {"format": CACHE_FORMAT, "key": entry_key(material), "material": material, "files": files,
+    record = {"format": CACHE_FORMAT, "key": entry_key(material), "material": material,
+              "log_sha256": file_sha256(folder / LOG_FILE),
               "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), **stats}
     atomic_write_text(json.dumps(record, indent=1, sort_keys=True), folder / ENTRY_FILE)
     return Entry(folder, record)

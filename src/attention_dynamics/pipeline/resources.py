@@ -19,7 +19,7 @@ runs and prints a model file for the config key ``jobs.model``.
 Packing (:func:`plan_chunks`)
 -----------------------------
 Cells, in plan order (sweep, fit group, then β), are packed greedily into chunks of at most
-``jobs.cpu_minutes`` predicted CPU-minutes and ``jobs.max_cells`` cells, across sweeps (small
+``jobs.cpu_minutes`` predicted CPU-minutes and ``jobs.cells_per_job`` cells, across sweeps (small
 sweeps share a job: the job's fixed start-up is paid once). Chunks are named ``000``, ``001``, ...;
 they depend on the config only (not on ``--cores`` or the executor), so switching between a
 laptop and SLURM does not rerun anything.
@@ -58,14 +58,14 @@ MAX_CELLS_JSON = 100_000  # bytes of --cells on one command line (Linux: 128 KiB
 
 JOBS_DEFAULTS = {
     "cpu_minutes": 10.0,     # predicted CPU-minutes of simulations packed into one simulate_chunk job
-    "max_cells": 200,        # most cells per chunk
+    "cells_per_job": 200,    # most cells per chunk
     "runtime_factor": 2.0,   # requested time = runtime_factor × predicted + START_SECONDS
     "attempt_growth": 3.0,   # a resubmitted job asks for this many times more time and memory
     "model": None,           # a model file written by `... resources calibrate` (null: DEFAULT_MODEL)
 }
 JOBS_DOCS = {
     "cpu_minutes": "predicted CPU-minutes of simulations packed into one simulate_chunk job (> 0)",
-    "max_cells": "most grid cells in one simulate_chunk job (>= 1)",
+    "cells_per_job": "most grid cells in one simulate_chunk job (>= 1)",
     "runtime_factor": "requested runtime = runtime_factor × predicted wall time + 1 min (>= 1)",
     "attempt_growth": "each resubmission (retries) asks for this many times more time and memory (>= 1)",
     "model": "resource model file (YAML) from `python -m attention_dynamics.pipeline.resources calibrate`; "
@@ -158,7 +158,7 @@ def jobs_config(section, *, base: str = "jobs") -> dict:
         raise ValueError(f"{base}.{unknown[0]}: unknown key; allowed keys in {base}: {', '.join(JOBS_DEFAULTS)}")
     out = {**JOBS_DEFAULTS, **section}
     for key, lo, kind in (("cpu_minutes", 0.0, float), ("runtime_factor", 1.0, float),
-                          ("attempt_growth", 1.0, float), ("max_cells", 1, int)):
+                          ("attempt_growth", 1.0, float), ("cells_per_job", 1, int)):
         val = out[key]
         if isinstance(val, bool) or not isinstance(val, (int, float)) or (kind is int and float(val) != int(val)):
             raise ValueError(f"{base}.{key}: must be {'an integer' if kind is int else 'a number'}, got {val!r}")
@@ -245,7 +245,7 @@ def plan_chunks(plan, jobs: dict | None = None, model: ResourceModel | None = No
         t = model.seed_seconds(cell)
         item = len(json.dumps({"path": f"{c.sweep}/{c.path}", "cell": cell})) + 60
         if (current is None or current.cpu_seconds + t * c.seeds > budget
-                or len(current.cells) >= cfg["max_cells"] or size + item > MAX_CELLS_JSON):
+                or len(current.cells) >= cfg["cells_per_job"] or size + item > MAX_CELLS_JSON):
             current = Chunk(name=f"{len(chunks):03d}", cells=[], seed_seconds=[], worker_mb=0.0, cfg=cfg)
             chunks[current.name] = current
             size = 0

@@ -299,36 +299,48 @@ def _write_manifest(manifest, chunk: str, cells: list[CellSpec], cache_root) -> 
     atomic_write_text(json.dumps(record, indent=1, sort_keys=True), manifest)
 
 
-def link_cell(manifest: str | os.PathLike, path: str, cell: dict, out_dir: str | os.PathLike,
-              benchmark: str | os.PathLike | None = None, log=None) -> int:
-    """What rule ``simulate_cell`` runs: link the cache entry of cell ``path`` (from the chunk's
-    manifest) onto ``out_dir/<table>.parquet``, write its log lines and benchmark file.
+def entry_problem(manifest: str | os.PathLike, path: str, cell: dict | None = None, seeds=None,
+                  base_seed: int | None = None):
+    """(entry, None) if chunk ``manifest`` lists cell ``path`` with an intact cache entry computed by
+    this code, for ``cell``/``seeds``/``base_seed`` where given; else (None, what is wrong)."""
+    from .cellcache import code_fingerprint, read_entry
 
-    The entry must hold exactly ``cell`` (the rule's current parameters). If it is missing or
-    damaged, the manifest is removed so that the next ``snakemake`` computes the cell again, and
-    1 is returned with the reason.
-    """
-    from .cellcache import read_entry, link_entry
-
-    log = sys.stderr if log is None else log
     try:
         record = json.loads(Path(manifest).read_text())
         where = record["cells"][path]
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        print(f"attention-dynamics: error: cell {path} is not in chunk manifest {manifest} ({exc!r}); "
-              "it was removed: run snakemake again", file=log)
-        Path(manifest).unlink(missing_ok=True)
-        return 1
+        return None, f"it is not in chunk manifest {manifest} ({type(exc).__name__}: {exc})"
     entry = read_entry(where["entry"])
-    problem = None
     if entry is None:
-        problem = f"its cache entry {where['entry']} is missing or damaged"
-    elif entry.record.get("key") != where.get("key"):
-        problem = f"its cache entry {where['entry']} holds another key"
-    else:
-        held = entry.record["material"]["cell"]  # canonical: every key, plain types (numbers compare as numbers)
-        if any(held.get(key, object()) != value for key, value in cell.items()):
-            problem = "the chunk computed other parameters than the rule now asks for"
+        return None, f"its cache entry {where['entry']} is missing or damaged"
+    material = entry.record["material"]
+    held = material["cell"]  # canonical: every key, plain types (numbers compare as numbers)
+    if entry.record.get("key") != where.get("key"):
+        return None, f"its cache entry {where['entry']} holds another key"
+    if cell is not None and any(held.get(key, object()) != value for key, value in cell.items()):
+        return None, "the chunk computed other parameters than the rule now asks for"
+    if seeds is not None and material["seeds"] != list(range(int(seeds))):
+        return None, f"the chunk computed seeds {material['seeds']}, the rule asks for {int(seeds)}"
+    if base_seed is not None and material["base_seed"] != int(base_seed):
+        return None, f"the chunk used base_seed {material['base_seed']}, the rule asks for {int(base_seed)}"
+    if material["code"] != code_fingerprint():
+        return None, "it was computed by another version of the package (or of numpy, scipy, ...)"
+    return entry, None
+
+
+def link_cell(manifest: str | os.PathLike, path: str, cell: dict, out_dir: str | os.PathLike,
+              benchmark: str | os.PathLike | None = None, log=None, seeds=None, base_seed=None) -> int:
+    """What rule ``simulate_cell`` runs: link the cache entry of cell ``path`` (from the chunk's
+    manifest) onto ``out_dir/<table>.parquet``, write its log lines and benchmark file.
+
+    The entry must be intact, hold exactly ``cell`` (the rule's current parameters, ``seeds``,
+    ``base_seed``) and come from this code (:func:`entry_problem`). Otherwise the manifest is
+    removed, so that the next ``snakemake`` computes the chunk again, and 1 is returned.
+    """
+    from .cellcache import link_entry
+
+    log = sys.stderr if log is None else log
+    entry, problem = entry_problem(manifest, path, cell, seeds, base_seed)
     if problem:
         Path(manifest).unlink(missing_ok=True)
         print(f"attention-dynamics: error: cell {path}: {problem}; removed {manifest} so that the next "
@@ -341,6 +353,31 @@ def link_cell(manifest: str | os.PathLike, path: str, cell: dict, out_dir: str |
     print(f"linked {entry.path} (computed {entry.record.get('created_utc', '?')} on {entry.record.get('host', '?')}"
           f"{', SLURM job ' + entry.record['slurm_job_id'] if entry.record.get('slurm_job_id') else ''})", file=log)
     return 0
+
+
+def drop_stale_manifests(chunks: dict, results: str | os.PathLike) -> list[str]:
+    """At start-up: a chunk whose manifest exists but which holds a cell without its per-cell
+    files (deleted, or removed as damaged by the integrity check) whose cache entry cannot be
+    linked (:func:`entry_problem`) gets its manifest removed, so that this run computes the
+    chunk again (the manifest is an ``ancient`` input). Only cells with missing files are looked
+    at; returns a message per manifest removed."""
+    from .cellcache import TABLE_NAMES
+
+    out = []
+    for name, ch in chunks.items():
+        manifest = Path(results) / "cache" / "chunks" / f"{name}.json"
+        if not manifest.exists():
+            continue
+        for c in ch.cells:
+            folder = Path(results) / "cells" / c.sweep / c.path
+            if all((folder / f"{t}.parquet").exists() for t in TABLE_NAMES):
+                continue
+            _, problem = entry_problem(manifest, f"{c.sweep}/{c.path}")
+            if problem:
+                manifest.unlink(missing_ok=True)
+                out.append(f"chunk {name} runs again: cell {c.sweep}/{c.path} has no tables and {problem}")
+                break
+    return out
 
 
 BENCHMARK_COLUMNS = ("s", "h:m:s", "max_rss", "max_vms", "max_uss", "max_pss", "io_in", "io_out", "mean_load",

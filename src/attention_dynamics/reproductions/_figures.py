@@ -19,3 +19,11 @@ def _save_figure(fig, paths) -> None:
     for p in ([paths] if isinstance(paths, (str, os.PathLike)) else paths):
         atomic_savefig(fig, p, dpi=130)
 
+
+
+def _save_and_close(fig, paths) -> None:
+    """Save ``fig`` to ``paths`` (see :func:`_save_figure`) and close it, also when saving fails."""
+    try:
+        _save_figure(fig, paths)
+    finally:
+        _plt().close(fig)

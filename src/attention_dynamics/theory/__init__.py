@@ -1,1 +1,1 @@
-"""Theory independent of the integrator: the two-cluster reduced ODE and escape bound (:mod:`.twocluster`), the Gegenbauer growth rates of the mean-field instability (:mod:`.gegenbauer`)."""
+"""Theory independent of the integrator: the two-cluster reduced ODE and escape bound (:mod:`.twocluster`), the Gegenbauer growth rates of the mean-field instability (:mod:`.gegenbauer`), and the mean-field PDE on S¹ and S² (:mod:`.meanfield`, :mod:`.meanfield_circle`, :mod:`.meanfield_sphere`)."""
