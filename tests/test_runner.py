@@ -234,31 +234,63 @@ sweeps:
 # 10 CPU-min: one chunk across both sweeps; 0.05: several; 3 cells; 1e-6: one cell each
 def test_plan_chunks_covers_every_cell_once_within_budget(cpu_minutes, max_cells):
     plan = _plan(PLAN_TEXT)
-    chunks = resources.plan_chunks(plan, {"cpu_minutes": cpu_minutes, "cells_per_job": max_cells})
-    cells = [(c.sweep, c.path) for ch in chunks.values() for c in ch.cells]
-    assert sorted(cells) == sorted((c.sweep, c.path) for c in plan.cells)  # every cell exactly once
-    assert [c.path for ch in chunks.values() for c in ch.cells] == [c.path for c in plan.cells]  # plan order
+    chunks, registry = resources.plan_chunks(plan, {"cpu_minutes": cpu_minutes, "cells_per_job": max_cells})
+    paths = [p for ch in chunks.values() for p in ch.paths]
+    assert paths == [f"{c.sweep}/{c.path}" for c in plan.cells]  # every cell exactly once, in plan order
     assert list(chunks) == [f"{i:03d}" for i in range(len(chunks))]
+    of = resources.chunk_of_cells(plan, chunks)
     for name, ch in chunks.items():
-        assert name == ch.name and ch.sweeps == list(dict.fromkeys(c.sweep for c in ch.cells))
-        assert 1 <= len(ch.cells) <= max_cells
-        # over budget only when a single cell is
-        assert ch.cpu_seconds <= 60 * cpu_minutes or len(ch.cells) == 1
-        cells_json = json.loads(ch.cells_json())
-        assert [it["path"] for it in cells_json] == [f"{c.sweep}/{c.path}" for c in ch.cells]
-        assert [s.path for s in runner.parse_cells(ch.cells_json())] == [it["path"] for it in cells_json]
-    # deterministic, and independent of anything but the config
-    again = resources.plan_chunks(plan, {"cpu_minutes": cpu_minutes, "cells_per_job": max_cells})
-    assert {n: [c.path for c in ch.cells] for n, ch in again.items()} == \
-           {n: [c.path for c in ch.cells] for n, ch in chunks.items()}
+        assert name == ch.name and 1 <= len(ch.items) <= max_cells
+        assert ch.cpu_seconds <= 60 * cpu_minutes or len(ch.items) == 1  # over budget only when one cell is
+        assert [s.path for s in runner.parse_cells(ch.cells_json())] == ch.paths
+        assert all(of[tuple(p.split("/", 1))] == name for p in ch.paths)
+    # deterministic; the registry reproduces the same chunks
+    again, _ = resources.plan_chunks(plan, {"cpu_minutes": cpu_minutes, "cells_per_job": max_cells})
+    assert {n: ch.paths for n, ch in again.items()} == {n: ch.paths for n, ch in chunks.items()}
+    reread, same = resources.plan_chunks(plan, {"cpu_minutes": cpu_minutes, "cells_per_job": max_cells},
+                                         registry=registry)
+    assert {n: ch.items for n, ch in reread.items()} == {n: ch.items for n, ch in chunks.items()} and same == registry
+
+
+def test_chunks_are_immutable_new_cells_go_to_new_chunks(tmp_path):
+    """Adding β values (and changing a cell) leaves every existing chunk as it was: only new chunks
+    appear, holding exactly the new or changed cells (so nothing that exists runs again)."""
+    plan = _plan(PLAN_TEXT)
+    chunks, registry = resources.plan_chunks(plan, {"cpu_minutes": 0.05})
+    path = tmp_path / "chunks.json"
+    assert resources.write_registry(path, registry) and not resources.write_registry(path, registry)
+    bigger = _plan(PLAN_TEXT.replace("beta: [10, 20]", "beta: [10, 15, 20, 25]").replace("num: 8", "num: 15"))
+    chunks2, registry2 = resources.plan_chunks(bigger, {"cpu_minutes": 0.05}, registry=resources.read_registry(path))
+    for name, ch in chunks.items():
+        assert chunks2[name].items == ch.items
+    old = {p for ch in chunks.values() for p in ch.paths}
+    added = [p for n, ch in chunks2.items() if n not in chunks for p in ch.paths]
+    assert sorted(added) == sorted(f"{c.sweep}/{c.path}" for c in bigger.cells if f"{c.sweep}/{c.path}" not in old)
+    assert min(int(n) for n in chunks2 if n not in chunks) == len(chunks)
+    of = resources.chunk_of_cells(bigger, chunks2)
+    assert len(of) == len(bigger.cells)
+    # a changed parameter (here the seeds) makes a cell new: a new chunk, never an old one
+    fewer = _plan(PLAN_TEXT.replace("seeds: 4", "seeds: 3"))
+    chunks3, _ = resources.plan_chunks(fewer, {"cpu_minutes": 0.05}, registry=registry2)
+    of3 = resources.chunk_of_cells(fewer, chunks3)
+    assert {of3[(c.sweep, c.path)] for c in fewer.cells if c.sweep == "b"}.isdisjoint(chunks2)
+    # another base seed: everything new
+    reseeded = sw.check_config({**yaml.safe_load(PLAN_TEXT), "base_seed": 7}, check_results=False)
+    chunks4, _ = resources.plan_chunks(reseeded, {"cpu_minutes": 0.05}, registry=registry2)
+    assert set(resources.chunk_of_cells(reseeded, chunks4).values()).isdisjoint(chunks2)
+    # an unreadable registry: packed anew
+    path.write_text("{not json")
+    assert resources.read_registry(path)["chunks"] == {}
 
 
 def test_requests_grow_with_attempts_and_cover_the_makespan():
     plan = _plan(PLAN_TEXT)
-    (ch, *_) = resources.plan_chunks(plan, {"cpu_minutes": 10.0, "runtime_factor": 2.0, "attempt_growth": 3.0}).values()
+    chunks, _ = resources.plan_chunks(plan, {"cpu_minutes": 10.0, "runtime_factor": 2.0, "attempt_growth": 3.0})
+    (ch, *_) = chunks.values()
     for threads in (1, 2, 8):
         span = ch.makespan(threads)
-        assert span >= ch.cpu_seconds / threads - 1e-9 and span >= max(ch.seed_seconds) - 1e-9
+        longest = max(it["predicted"] / it["seeds"] for it in ch.items)
+        assert span >= ch.cpu_seconds / threads - 1e-9 and span >= longest - 1e-9
         need = 2.0 * span + resources.START_SECONDS
         for attempt in (1, 2, 3):
             minutes = ch.runtime_min(threads, attempt)

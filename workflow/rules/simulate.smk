@@ -6,19 +6,23 @@
 #   simulate_cell   one local job per cell: hard-links the cell's cache entry onto
 #                   results/cells/<sweep>/<cell>/{runs,events,lifetimes,trajectories}.parquet
 #                   (milliseconds; writes the per-cell log and benchmark file).
-# The manifest is an ancient() input: a chunk re-run because a cell was added reuses its other
-# cells from the cache, and only the new cells' simulate_cell jobs run (minimal re-runs).
+# Chunks are immutable (attention_dynamics.pipeline.resources.plan_chunks): a new β or sweep adds
+# new chunks for the new cells only, so nothing that exists runs again (minimal re-runs).
 # Logic: attention_dynamics.pipeline.{resources,runner,cellcache}; docs/slurm.md.
 
 from attention_dynamics.pipeline import resources as _resources
 from attention_dynamics.pipeline import runner as _runner
+from attention_dynamics.pipeline import slurm as _slurm
 
 JOBS = _resources.jobs_config(config.get("jobs"))
-CHUNKS = _resources.plan_chunks(PLAN, JOBS)
-CHUNK_OF = {(c.sweep, c.path): name for name, ch in CHUNKS.items() for c in ch.cells}
-if _MAIN:
+# chunks never change once created (results/cache/chunks.json): new cells go to new chunks
+_REGISTRY = f"{R}/cache/chunks.json"
+CHUNKS, _registry = _resources.plan_chunks(PLAN, JOBS, registry=_resources.read_registry(_REGISTRY))
+CHUNK_OF = _resources.chunk_of_cells(PLAN, CHUNKS)
+if _MAIN and _slurm.is_real_run():
+    _resources.write_registry(_REGISTRY, _registry)
     # a missing cell whose cache entry is gone or damaged: its chunk runs again in this run
-    for _stale in _runner.drop_stale_manifests(CHUNKS, R):
+    for _stale in _runner.drop_stale_manifests(CHUNKS, R, {f"{c.sweep}/{c.path}" for c in PLAN.cells}):
         logger.warning(_stale)
 
 
@@ -37,16 +41,18 @@ localrules:
 rule chunk_cells:
     output:
         f"{R}/cache/chunks/{{chunk}}.cells.json",
-    params:
-        cells=lambda w: CHUNKS[w.chunk].cells_json(),
+    log:
+        f"{R}/logs/chunks/{{chunk}}.cells.log",
     conda:
         f"../{ENV}"
     threads: 1
     resources:
         mem_mb=200,
         runtime=1,
+    params:
+        cells=lambda w: CHUNKS[w.chunk].cells_json(),
     shell:
-        "python -m attention_dynamics chunk-spec --cells {params.cells:q} --out {output:q}"
+        "python -m attention_dynamics chunk-spec --cells {params.cells:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule simulate_chunk:
@@ -75,7 +81,7 @@ rule simulate_chunk:
 
 rule simulate_cell:
     input:
-        lambda w: ancient(f"{R}/cache/chunks/{CHUNK_OF[w.sweep, w.cell]}.json"),
+        lambda w: f"{R}/cache/chunks/{CHUNK_OF[w.sweep, w.cell]}.json",
     output:
         runs=f"{R}/cells/{{sweep}}/{{cell}}/runs.parquet",
         events=f"{R}/cells/{{sweep}}/{{cell}}/events.parquet",

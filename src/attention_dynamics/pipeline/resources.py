@@ -20,9 +20,11 @@ Packing (:func:`plan_chunks`)
 -----------------------------
 Cells, in plan order (sweep, fit group, then β), are packed greedily into chunks of at most
 ``jobs.cpu_minutes`` predicted CPU-minutes and ``jobs.cells_per_job`` cells, across sweeps (small
-sweeps share a job: the job's fixed start-up is paid once). Chunks are named ``000``, ``001``, ...;
-they depend on the config only (not on ``--cores`` or the executor), so switching between a
-laptop and SLURM does not rerun anything.
+sweeps share a job: the job's fixed start-up is paid once). Chunks are named ``000``, ``001``, ...
+and recorded in ``<results>/cache/chunks.json`` (the registry): a chunk never changes once
+created, so cells added later (a new β, a new sweep, changed parameters) go to new chunks and
+nothing that exists runs again. Packing does not depend on ``--cores`` or the executor, so
+switching between a laptop and SLURM does not rerun anything.
 
 Requests (:class:`Chunk`)
 -------------------------
@@ -47,8 +49,9 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["ResourceModel", "DEFAULT_MODEL", "JOBS_DEFAULTS", "jobs_config", "Chunk", "plan_chunks",
-           "lpt_makespan", "calibrate", "read_benchmarks", "main"]
+__all__ = ["ResourceModel", "DEFAULT_MODEL", "JOBS_DEFAULTS", "jobs_config", "Chunk", "plan_chunks", "cell_pkey",
+           "chunk_of_cells", "read_registry", "write_registry", "lpt_makespan", "calibrate", "read_benchmarks",
+           "main"]
 
 FEATURES = ("const", "log_n", "log_beta", "log_k", "log_d", "usa", "gaussian", "uniform", "random_centres",
             "log_spacing", "loglog_tmax")
@@ -186,25 +189,27 @@ def lpt_makespan(durations, workers: int) -> float:
 
 @dataclass
 class Chunk:
-    """Cells of one ``simulate_chunk`` job, with their predicted costs."""
+    """Cells of one ``simulate_chunk`` job, with their predicted costs.
+
+    ``items`` are what ``attention-dynamics run-chunk --cells`` takes: {"path": "<sweep>/<cell path>",
+    "cell": {...}, "seeds": S, "predicted": CPU-s of the cell}, frozen when the chunk was created."""
 
     name: str
-    cells: list                      # sweep.Cell
-    seed_seconds: list[float]        # predicted CPU-s of one seed, per cell
+    items: list[dict]
     worker_mb: float
     cfg: dict = field(repr=False, default_factory=lambda: dict(JOBS_DEFAULTS))
 
     @property
-    def sweeps(self) -> list[str]:
-        return list(dict.fromkeys(c.sweep for c in self.cells))
+    def paths(self) -> list[str]:
+        return [it["path"] for it in self.items]
 
     @property
     def n_tasks(self) -> int:
-        return sum(c.seeds for c in self.cells)
+        return sum(int(it["seeds"]) for it in self.items)
 
     @property
     def cpu_seconds(self) -> float:
-        return sum(t * c.seeds for t, c in zip(self.seed_seconds, self.cells))
+        return sum(float(it["predicted"]) for it in self.items)
 
     @property
     def max_threads(self) -> int:
@@ -212,7 +217,8 @@ class Chunk:
         return self.n_tasks
 
     def makespan(self, threads: int) -> float:
-        return lpt_makespan([t for t, c in zip(self.seed_seconds, self.cells) for _ in range(c.seeds)], threads)
+        seeds = [float(it["predicted"]) / int(it["seeds"]) for it in self.items for _ in range(int(it["seeds"]))]
+        return lpt_makespan(seeds, threads)
 
     def runtime_min(self, threads: int, attempt: int = 1) -> int:
         """Minutes to request (see the module docstring)."""
@@ -226,34 +232,106 @@ class Chunk:
 
     def cells_json(self) -> str:
         """The ``--cells`` argument of ``attention-dynamics run-chunk``."""
-        items = [{"path": f"{c.sweep}/{c.path}", "cell": {"sweep": c.sweep, **c.params}, "seeds": c.seeds,
-                  "predicted": round(t * c.seeds, 3)} for c, t in zip(self.cells, self.seed_seconds)]
-        return json.dumps(items, sort_keys=True, separators=(",", ":"))
+        return json.dumps(self.items, sort_keys=True, separators=(",", ":"))
 
 
-def plan_chunks(plan, jobs: dict | None = None, model: ResourceModel | None = None) -> dict[str, Chunk]:
-    """Pack the cells of ``plan`` (a sweep.Plan) into chunks: name -> :class:`Chunk` (see above)."""
+def cell_pkey(cell_json: str, seeds: int, base_seed: int) -> str:
+    """What decides a cell's chunk: its parameters (canonical JSON, sweep included), seeds, base seed."""
+    import hashlib
+
+    return hashlib.sha256(f"{cell_json}|{int(seeds)}|{int(base_seed)}".encode()).hexdigest()[:24]
+
+
+REGISTRY_FORMAT = 1
+
+
+def read_registry(path) -> dict:
+    """The chunk registry (``<results>/cache/chunks.json``): {"format", "chunks": {name: {"base_seed",
+    "items"}}}; empty if missing or unreadable (then every cell is packed anew)."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return {"format": REGISTRY_FORMAT, "chunks": {}}
+    if not isinstance(data, dict) or data.get("format") != REGISTRY_FORMAT or not isinstance(data.get("chunks"), dict):
+        return {"format": REGISTRY_FORMAT, "chunks": {}}
+    return data
+
+
+def plan_chunks(plan, jobs: dict | None = None, model: ResourceModel | None = None,
+                registry: dict | None = None) -> tuple[dict[str, Chunk], dict]:
+    """The chunks of ``plan`` (a sweep.Plan): (name -> :class:`Chunk`, the updated registry).
+
+    A chunk, once created, never changes: a cell (by :func:`cell_pkey`) that the ``registry`` already
+    assigns stays in its chunk, so adding β values or sweeps creates new chunks for the new cells
+    only, and no existing chunk or cell job runs again (minimal re-runs). New cells are packed in
+    plan order (sweep, fit group, β) up to ``jobs.cpu_minutes`` predicted CPU-minutes and
+    ``jobs.cells_per_job`` cells, into chunks numbered after the existing ones. Chunks of the
+    registry whose cells the plan no longer holds are returned too (they are never needed).
+    """
     cfg = jobs_config(jobs)
     if model is None:
         model = ResourceModel.load(cfg["model"]) if cfg["model"] else DEFAULT_MODEL
-    budget = 60.0 * cfg["cpu_minutes"]
+    base_seed = int(plan.config["base_seed"])
+    registry = registry or {"format": REGISTRY_FORMAT, "chunks": {}}
     chunks: dict[str, Chunk] = {}
-    current: Chunk | None = None
+    assigned: dict[str, str] = {}
+    for name, rec in sorted(registry["chunks"].items()):
+        items = rec["items"]
+        chunks[name] = Chunk(name=name, items=items, cfg=cfg,
+                             worker_mb=max(model.worker_mb(it["cell"]) for it in items))
+        for it in items:
+            assigned[cell_pkey(json.dumps(it["cell"], sort_keys=True, separators=(",", ":")), it["seeds"],
+                               rec["base_seed"])] = name
+    budget = 60.0 * cfg["cpu_minutes"]
+    next_id = max((int(n) for n in chunks), default=-1) + 1
+    new: list[Chunk] = []
     size = 0
     for c in plan.cells:
-        cell = {"sweep": c.sweep, **c.params}
-        t = model.seed_seconds(cell)
-        item = len(json.dumps({"path": f"{c.sweep}/{c.path}", "cell": cell})) + 60
-        if (current is None or current.cpu_seconds + t * c.seeds > budget
-                or len(current.cells) >= cfg["cells_per_job"] or size + item > MAX_CELLS_JSON):
-            current = Chunk(name=f"{len(chunks):03d}", cells=[], seed_seconds=[], worker_mb=0.0, cfg=cfg)
-            chunks[current.name] = current
+        if cell_pkey(c.json, c.seeds, base_seed) in assigned:
+            continue
+        cell = json.loads(c.json)
+        item = {"path": f"{c.sweep}/{c.path}", "cell": cell, "seeds": c.seeds,
+                "predicted": round(model.seed_seconds(cell) * c.seeds, 3)}
+        length = len(json.dumps(item)) + 2
+        current = new[-1] if new else None
+        if (current is None or current.cpu_seconds + item["predicted"] > budget
+                or len(current.items) >= cfg["cells_per_job"] or size + length > MAX_CELLS_JSON):
+            current = Chunk(name=f"{next_id + len(new):03d}", items=[], worker_mb=0.0, cfg=cfg)
+            new.append(current)
             size = 0
-        current.cells.append(c)
-        current.seed_seconds.append(t)
+        current.items.append(item)
         current.worker_mb = max(current.worker_mb, model.worker_mb(cell))
-        size += item
-    return chunks
+        size += length
+    registry = {"format": REGISTRY_FORMAT,
+                "chunks": {**registry["chunks"],
+                           **{ch.name: {"base_seed": base_seed, "items": ch.items} for ch in new}}}
+    chunks.update({ch.name: ch for ch in new})
+    return chunks, registry
+
+
+def chunk_of_cells(plan, chunks: dict[str, Chunk]) -> dict[tuple[str, str], str]:
+    """(sweep, cell path) -> chunk name, for the plan's cells (each cell is in exactly one chunk)."""
+    base_seed = int(plan.config["base_seed"])
+    by_key = {}
+    for name, ch in chunks.items():
+        for it in ch.items:
+            by_key[cell_pkey(json.dumps(it["cell"], sort_keys=True, separators=(",", ":")), it["seeds"],
+                             base_seed)] = name
+    return {(c.sweep, c.path): by_key[cell_pkey(c.json, c.seeds, base_seed)] for c in plan.cells}
+
+
+def write_registry(path, registry: dict) -> bool:
+    """Write the registry atomically if it differs from the file; True if written."""
+    from .io import atomic_write_text
+
+    text = json.dumps(registry, sort_keys=True, separators=(",", ":"))
+    try:
+        if Path(path).read_text() == text:
+            return False
+    except OSError:
+        pass
+    atomic_write_text(text, path)
+    return True
 
 
 # ------------------------------------------------------------------------------------------
@@ -364,7 +442,7 @@ def _cmd_predict(a) -> int:
         deep_update(config, load_yaml_strict(f))
     plan = check_config(config, configfiles=a.configfile, check_results=False)
     cfg = jobs_config(config.get("jobs"))
-    chunks = plan_chunks(plan, cfg)
+    chunks, _ = plan_chunks(plan, cfg)  # as for a new results folder (no registry)
     print(f"{'chunk':28s} {'cells':>5s} {'sims':>6s} {'CPU-min':>8s} {'threads':>7s} {'wall-min':>8s} "
           f"{'runtime':>7s} {'mem_mb':>6s}")
     tot_cpu = tot_req = 0.0
@@ -373,7 +451,7 @@ def _cmd_predict(a) -> int:
         rt = ch.runtime_min(th)
         tot_cpu += ch.cpu_seconds
         tot_req += rt * th * 60
-        print(f"{ch.name:28s} {len(ch.cells):5d} {ch.n_tasks:6d} {ch.cpu_seconds / 60:8.1f} {th:7d} "
+        print(f"{ch.name:28s} {len(ch.items):5d} {ch.n_tasks:6d} {ch.cpu_seconds / 60:8.1f} {th:7d} "
               f"{ch.makespan(th) / 60:8.1f} {rt:7d} {ch.mem_mb(th):6d}")
     print(f"{len(chunks)} chunks; predicted {tot_cpu / 3600:.2f} CPU-h of simulations; requested "
           f"{tot_req / 3600:.2f} CPU-h (threads × runtime, first attempt) with --cores {a.cores}")

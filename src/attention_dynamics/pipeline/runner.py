@@ -355,12 +355,12 @@ def link_cell(manifest: str | os.PathLike, path: str, cell: dict, out_dir: str |
     return 0
 
 
-def drop_stale_manifests(chunks: dict, results: str | os.PathLike) -> list[str]:
+def drop_stale_manifests(chunks: dict, results: str | os.PathLike, wanted=None) -> list[str]:
     """At start-up: a chunk whose manifest exists but which holds a cell without its per-cell
     files (deleted, or removed as damaged by the integrity check) whose cache entry cannot be
     linked (:func:`entry_problem`) gets its manifest removed, so that this run computes the
-    chunk again (the manifest is an ``ancient`` input). Only cells with missing files are looked
-    at; returns a message per manifest removed."""
+    chunk again. Only cells with missing files (and in ``wanted``, paths ``<sweep>/<cell>``, if
+    given) are looked at; returns a message per manifest removed."""
     from .cellcache import TABLE_NAMES
 
     out = []
@@ -368,14 +368,16 @@ def drop_stale_manifests(chunks: dict, results: str | os.PathLike) -> list[str]:
         manifest = Path(results) / "cache" / "chunks" / f"{name}.json"
         if not manifest.exists():
             continue
-        for c in ch.cells:
-            folder = Path(results) / "cells" / c.sweep / c.path
+        for path in ch.paths:
+            if wanted is not None and path not in wanted:
+                continue
+            folder = Path(results) / "cells" / path
             if all((folder / f"{t}.parquet").exists() for t in TABLE_NAMES):
                 continue
-            _, problem = entry_problem(manifest, f"{c.sweep}/{c.path}")
+            _, problem = entry_problem(manifest, path)
             if problem:
                 manifest.unlink(missing_ok=True)
-                out.append(f"chunk {name} runs again: cell {c.sweep}/{c.path} has no tables and {problem}")
+                out.append(f"chunk {name} runs again: cell {path} has no tables and {problem}")
                 break
     return out
 
