@@ -58,7 +58,12 @@ if _MAIN:
     # cancel them) before the DAG is built, so that no cell is submitted twice (docs/slurm.md)
     adslurm.handle_previous_jobs(os.getcwd(), log=logger.warning)
 
-PLAN = sw.load_plan(config, configfiles=workflow.configfiles)  # our checks + grid expansion
+# our checks + grid expansion; the horizon pre-flight only in the main process, not in every job
+PLAN = sw.load_plan(
+    config,
+    configfiles=workflow.configfiles,
+    horizons=workflow.exec_mode.name == "DEFAULT",
+)
 validate(config, "workflow/schemas/config.schema.yaml", set_default=False)
 for _warning in PLAN.warnings:
     logger.warning(f"config warning: {_warning}")

@@ -509,6 +509,9 @@ def test_default_sweep_slope_within_5_percent(tmp_path):
     pairs = fits[(fits["k"] == 2) & (fits["quantity"] == "first_merge")]
     assert len(pairs) >= 8 and (pairs["status"] == "ok").all() and (pairs["n_censored"] == 0).all()
     assert (abs(pairs["slope_ratio"] - 1) < 0.05).all(), pairs[["sweep", "model", "d", "n", "c", "theory_slope"]]
-    print(f"default sweep: {elapsed:.0f} s; slope ratios {sorted(pairs['slope_ratio'].round(4))}")
+    # and the simulations reproduce the exact finite-β slope of the two collapsed caps
+    assert (abs(pairs["c"] - pairs["ode_slope"]) < 5e-4).all(), pairs[["sweep", "model", "d", "n", "c", "ode_slope"]]
+    print(f"default sweep: {elapsed:.0f} s; slope ratios {sorted(pairs['slope_ratio'].round(4))}; "
+          f"c − ode_slope {sorted((pairs['c'] - pairs['ode_slope']).round(6))}")
     again = snakemake(tmp_path, "-n", "--configfile", str(ROOT / "config" / "config.yaml"), targets=targets)
     assert "Nothing to be done" in again.stdout + again.stderr

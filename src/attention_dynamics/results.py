@@ -36,7 +36,9 @@ TABLES = {
     "lifetimes": ("One row per plateau (stretch of constant macroscopic cluster count) of a simulation.",
                   "rule aggregate"),
     "trajectories": ("Log-spaced samples of the energy and cluster count of every simulation.", "rule aggregate"),
-    "fits": ("One row per (fit group, quantity): ln T = a + c·β + b·ln β over β and seeds.", "rule fits"),
+    "fits": ("One row per (fit group, quantity): ln T = a + c·β + b·ln β over β and seeds, runs that reached "
+             "t_max without the event included as censored (maximum likelihood; `attention_dynamics.analysis.fits`).",
+             "rule fits"),
     "staircase_authors": ("GKPR24 §6 staircase in the authors' configuration (n = 5 on the circle): one row "
                           "per (parametrisation, β, merge), measured against the closest-pair-first prediction.",
                           "rule staircase_authors (config section reproductions)"),

@@ -47,6 +47,8 @@ rule fits:
         n_boot=PLAN.config["fits"]["n_boot"],
         ci=PLAN.config["fits"]["ci"],
         seed=PLAN.config["fits"]["seed"],
+        base_seed=PLAN.config["base_seed"],
     shell:
         "python -m attention_dynamics.analysis.fits --runs {input.runs:q} --out {output.fits:q}"
-        " --n-boot {params.n_boot} --ci {params.ci} --seed {params.seed} > {log:q} 2>&1"
+        " --n-boot {params.n_boot} --ci {params.ci} --seed {params.seed}"
+        " --base-seed {params.base_seed} > {log:q} 2>&1"

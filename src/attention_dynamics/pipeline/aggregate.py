@@ -153,7 +153,7 @@ def run_from_snakemake(smk) -> None:  # pragma: no cover - exercised through the
     """Entry point of workflow/scripts/aggregate.py."""
     from .sweep import check_config
 
-    plan = check_config(smk.config, check_results=False)
+    plan = check_config(smk.config, check_results=False, horizons=False)
     cells = [{"sweep": c.sweep, "path": c.path, "group": c.group, "seeds": c.seeds, "params": c.params}
              for c in plan.cells]
     files = {t: list(getattr(smk.input, t)) for t in TABLE_NAMES}

@@ -422,6 +422,7 @@ class Plan:
     config: dict                      # normalised: defaults filled in, β ranges expanded
     cells: list[Cell]
     warnings: list[str] = field(default_factory=list)
+    horizons: list = field(default_factory=list)  # pipeline.horizon.GroupHorizon per fit group
 
     def __post_init__(self):
         self.index = {(c.sweep, c.path): c for c in self.cells}
@@ -611,12 +612,13 @@ def _relevant(kname: str, cell: dict) -> bool:
     return True
 
 
-def check_config(config: dict, *, configfiles=(), check_results: bool = True) -> Plan:
+def check_config(config: dict, *, configfiles=(), check_results: bool = True, horizons: bool = True) -> Plan:
     """Validate ``config`` (and the YAML files it came from) and expand it into a :class:`Plan`.
 
     Raises :class:`ConfigError` naming the key on the first problem. ``configfiles``
     are re-read with a strict loader to catch duplicate keys (a reused sweep name),
-    which a plain YAML load silently drops.
+    which a plain YAML load silently drops. ``horizons``: run the horizon pre-flight
+    (:mod:`.horizon`; ~1 s for config/paper.yaml), which adds its warnings and fills ``Plan.horizons``.
     """
     for f in configfiles:
         if str(f).endswith((".yaml", ".yml", ".json")) and Path(f).exists():
@@ -666,7 +668,13 @@ def check_config(config: dict, *, configfiles=(), check_results: bool = True) ->
         check_results_writable(results)
     norm = {"results": results, "base_seed": base_seed, "sweeps": sweeps, "fits": fits, "plots": plots,
             "limits": limits}
-    return Plan(config=norm, cells=cells, warnings=warnings)
+    predicted = []
+    if horizons:  # horizon pre-flight: can t_max reach the merges?
+        from .horizon import horizon_warnings, predict
+
+        predicted = predict(cells, base_seed)
+        warnings += horizon_warnings(predicted)
+    return Plan(config=norm, cells=cells, warnings=warnings, horizons=predicted)
 
 
 def _check_reproductions(section, limits: dict) -> None:
@@ -695,9 +703,10 @@ def _check_jobs(section) -> None:
         raise ConfigError(key, rest) from None
 
 
-def load_plan(config: dict, configfiles=()) -> Plan:
-    """What the Snakefile calls: :func:`check_config` with the config files snakemake loaded."""
-    return check_config(config, configfiles=configfiles)
+def load_plan(config: dict, configfiles=(), horizons: bool = True) -> Plan:
+    """What the Snakefile calls: :func:`check_config` with the config files snakemake loaded
+    (``horizons=False`` in job processes, which need the cells but not the pre-flight)."""
+    return check_config(config, configfiles=configfiles, horizons=horizons)
 
 
 # --------------------------------------------------------------------------------------
@@ -811,6 +820,9 @@ def _check(args) -> int:
         print(f"ConfigError: {exc}", file=sys.stderr)
         return 2
     print(plan.summary())
+    from .horizon import horizon_report
+
+    print(horizon_report(plan.horizons))
     return 0
 
 
