@@ -452,3 +452,98 @@ def test_failure_summary_leads_with_the_state(tmp_path, monkeypatch):
     assert "/w/.snakemake/slurm_logs/rule_simulate_chunk/pairs_000/41.log" in lines[1]
     assert lines[2].lstrip().startswith("CANCELLED") and "42.log" in lines[2]
     assert slurm.failure_summary(tmp_path / "missing.log", out=lambda s: None) == []
+
+
+# ------------------------------------------------------------------------------------------
+# pre-flight and SIGTERM, with a fake sbatch/sacctmgr/sinfo on PATH (no SLURM needed)
+# ------------------------------------------------------------------------------------------
+def _fake_workflow(*requests, no_account=False):
+    """What slurm.preflight reads of Snakemake's workflow: executor settings and the jobs to run."""
+    from types import SimpleNamespace as NS
+
+    jobs = [NS(name=rule, is_local=local, threads=threads, resources=res)
+            for rule, local, threads, res in requests]
+    return NS(executor_settings=NS(no_account=no_account, qos=None),
+              dag=NS(needrun_jobs=lambda: jobs), executor_plugin=NS(name="slurm"))
+
+
+def _fake_sbatch(tmp_path):
+    """sbatch --test-only refuses partition "bogus" with SLURM's words, accepts the rest; every call
+    is logged; sacctmgr lists the accounts attention and other; sinfo lists partition main."""
+    bin_ = tmp_path / "bin"
+    bin_.mkdir()
+    calls = tmp_path / "sbatch_calls"
+    (bin_ / "sbatch").write_text(textwrap.dedent(f"""\
+        #!/bin/sh
+        echo "$@" >> {calls}
+        case " $* " in
+          *" -p bogus "*) echo "sbatch: error: invalid partition specified: bogus" >&2
+                          echo "sbatch: error: Batch job submission failed: Invalid partition name specified" >&2
+                          exit 1;;
+        esac
+        echo "sbatch: Job 7 to start at 2026-01-01T00:00:00 using 2 processors on nodes vm in partition main" >&2
+        """))
+    (bin_ / "sacctmgr").write_text("#!/bin/sh\nprintf 'attention\\nother\\n'\n")
+    (bin_ / "sinfo").write_text("#!/bin/sh\necho 'PARTITION AVAIL TIMELIMIT NODES(A/I/O/T) NODELIST'\n"
+                                "echo 'main*     up    infinite  0/1/0/1        vm'\n")
+    for f in bin_.iterdir():
+        f.chmod(f.stat().st_mode | stat.S_IEXEC)
+    return bin_, calls
+
+
+def test_preflight_stops_with_sbatchs_words(tmp_path, monkeypatch):
+    bin_, calls = _fake_sbatch(tmp_path)
+    monkeypatch.setenv("PATH", f"{bin_}{os.pathsep}{os.environ['PATH']}")
+    chunk = {"slurm_partition": "main", "slurm_account": "attention", "mem_mb": 821, "runtime": 2}
+    post = {**chunk, "mem_mb": 4000, "runtime": 30}
+    ok = _fake_workflow(("simulate_chunk", False, 2, chunk), ("simulate_chunk", False, 2, dict(chunk)),
+                        ("aggregate", False, 1, post), ("simulate_cell", True, 1, {}))
+    msgs = []
+    assert slurm.preflight(ok, log=msgs.append) == 2  # identical requests once; local jobs not at all
+    lines = calls.read_text().splitlines()
+    assert len(lines) == 2 and all(line.startswith("--test-only") for line in lines)
+    assert "--cpus-per-task=2 -t 2 --mem 821 -p main -A attention" in lines[0]  # the largest request first
+    assert "accepts all 2 distinct request(s)" in msgs[0]
+
+    bad = _fake_workflow(("simulate_chunk", False, 2, {**chunk, "slurm_partition": "bogus"}))
+    with pytest.raises(slurm.SlurmPreflightError) as err:
+        slurm.preflight(bad, log=msgs.append)
+    text = str(err.value)
+    assert "sbatch: error: invalid partition specified: bogus" in text  # sbatch's own words
+    assert "nothing was submitted" in text and "rule simulate_chunk (2 CPUs, 821 MB, 2 min, partition bogus" in text
+    assert "the test was: sbatch --test-only" in text
+
+    # no partition, no account, an account that is not the user's: stopped before any sbatch call
+    calls.unlink()
+    for res, words in [({k: v for k, v in chunk.items() if k != "slurm_partition"}, ["slurm_partition is not set",
+                                                                                       "sinfo -s", "main*"]),
+                       ({k: v for k, v in chunk.items() if k != "slurm_account"}, ["slurm_account is not set",
+                                                                                     "sacctmgr", "attention"]),
+                       ({**chunk, "slurm_account": "nobody"}, ["slurm_account nobody is not one of your accounts"])]:
+        with pytest.raises(slurm.SlurmPreflightError) as err:
+            slurm.preflight(_fake_workflow(("simulate_chunk", False, 2, res)), log=msgs.append)
+        assert all(w in str(err.value) for w in words), str(err.value)
+    assert not calls.exists()
+    # slurm-no-account: no account needed
+    no_acc = {k: v for k, v in chunk.items() if k != "slurm_account"}
+    assert slurm.preflight(_fake_workflow(("simulate_chunk", False, 2, no_acc), no_account=True), log=msgs.append) == 1
+    assert " -A " not in calls.read_text()
+
+
+def test_sigterm_is_turned_into_ctrl_c():
+    """After install_sigterm_cancel, SIGTERM raises KeyboardInterrupt in the driver's main thread:
+    Snakemake's Ctrl-C path, which cancels every submitted job (scancel on SLURM)."""
+    code = textwrap.dedent("""
+        import os, signal, time
+        from attention_dynamics.pipeline import slurm
+        slurm.install_sigterm_cancel()
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)
+            print("no interrupt")
+        except KeyboardInterrupt as exc:
+            print("interrupted:", exc)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+    assert out.stdout.strip() == "interrupted: signal SIGTERM", out.stdout + out.stderr
