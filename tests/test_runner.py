@@ -301,6 +301,17 @@ def test_requests_grow_with_attempts_and_cover_the_makespan():
     assert ch.runtime_min(1) >= ch.runtime_min(8)
 
 
+@pytest.mark.parametrize("predicted,seeds,threads", [(5.0, 10, 1), (29.9, 10, 1), (60.0, 10, 2), (600.0, 10, 10),
+                                                     (600.0, 4, 4), (1e5, 400, 400)])
+def test_chunk_threads_keep_every_worker_busy(predicted, seeds, threads):
+    """A chunk asks for one worker per MIN_WORKER_SECONDS predicted CPU-s (≥ 1, ≤ its simulations):
+    a small chunk does not hold CPUs that would idle while the job starts."""
+    ch = resources.Chunk(name="000", items=[{"path": "a/b", "cell": {}, "seeds": seeds, "predicted": predicted}],
+                         worker_mb=200.0)
+    assert ch.max_threads == threads
+    assert resources.MIN_WORKER_SECONDS * ch.max_threads <= max(predicted, resources.MIN_WORKER_SECONDS) + 1e-9
+
+
 def test_calibrate_recovers_a_known_model():
     rng = np.random.default_rng(5)
     truth = {"const": -6.0, "log_n": 0.3, "log_beta": 0.6, "log_k": 1.2, "log_d": 0.1, "usa": 0.05,

@@ -139,9 +139,17 @@ def _cmd_run_chunk(a) -> int:
     from .pipeline.runner import parse_cells, run_chunk
 
     cells = parse_cells(_cells_text(a.cells))
-    # the heavy modules once, before the workers are forked (they inherit them)
+    # the heavy modules and the compiled kernels once, before the workers are forked (they inherit
+    # them: no worker pays ~0.5 CPU-s of kernel loading, and no simulation's CPU time includes it)
     from .pipeline import cell as _cell  # noqa: F401
     from .engine import simulate as _simulate  # noqa: F401
+
+    try:
+        from .engine import kernels
+    except ImportError:  # no numba: the numpy engine
+        pass
+    else:
+        kernels.warm_up()
 
     report = run_chunk(cells, base_seed=a.base_seed, cache_root=a.cache, jobs=a.jobs, manifest=a.manifest,
                        chunk=a.chunk, log=sys.stderr)

@@ -28,7 +28,10 @@ switching between a laptop and SLURM does not rerun anything.
 
 Requests (:class:`Chunk`)
 -------------------------
-A chunk job runs its simulations on ``threads`` worker processes, longest cell first. Its
+A chunk job runs its simulations on ``threads`` worker processes, longest cell first: as many as
+the chunk has simulations, at most one per ``MIN_WORKER_SECONDS`` predicted CPU-seconds (a small
+chunk asks for fewer CPUs than ``--cores``, which caps it, so that its CPUs are not left idle while
+the job starts). Its
 predicted wall time is the LPT (longest-processing-time) makespan of its seeds on ``threads``
 workers; it asks for
 
@@ -56,6 +59,11 @@ __all__ = ["ResourceModel", "DEFAULT_MODEL", "JOBS_DEFAULTS", "jobs_config", "Ch
 FEATURES = ("const", "log_n", "log_beta", "log_k", "log_d", "usa", "gaussian", "uniform", "random_centres",
             "log_spacing", "loglog_tmax")
 START_SECONDS = 60.0   # Snakemake start-up (twice on SLURM), imports, table writes, manifest
+# Predicted CPU-seconds of simulations a worker must get before a chunk job asks for one more CPU:
+# a job's start (two Snakemake start-ups on SLURM, the imports: ~6-8 CPU-s on one CPU while the
+# others wait) is paid per job, so a chunk of S predicted CPU-s runs on ≤ S / MIN_WORKER_SECONDS
+# workers (≥ 1) and its CPUs stay ≥ 80 % busy (docs/slurm.md §4).
+MIN_WORKER_SECONDS = 30.0
 PARENT_MB = 400.0      # the chunk's parent process (tables of finished cells, Snakemake around it)
 MAX_CELLS_JSON = 100_000  # bytes of --cells on one command line (Linux: 128 KiB per argument)
 
@@ -139,15 +147,16 @@ def _log_spacing(cell: dict, k: int) -> float:
     return math.log(float(sp) if sp else 2.0 * math.pi / k)
 
 
-# Calibrated with `calibrate` on the cache entries of 283 cells (354 simulations: config/config.yaml
-# with 2 seeds, every third cell of config/paper.yaml and config/test.yaml with 1–2 seeds; one worker
-# on a shared 2-core VM, 62 CPU-s): median measured/predicted 0.98, 95th percentile 1.45, max 2.0.
-# No uniform-init cell was measured (coefficient 0: priced like caps).
+# Calibrated with `calibrate` on the cache entries of 251 cells, one seed each (every third cell of
+# config/paper.yaml, every other one of config/config.yaml, all of config/test.yaml; two workers with
+# the compiled kernels loaded before the fork, as a chunk job runs them, on a shared 2-core VM; 13.6
+# CPU-s): median measured/predicted 0.98, 95th percentile 1.84, max 2.8. No uniform-init cell was
+# measured (coefficient 0: priced like caps). Recipe: docs/slurm.md §5.
 DEFAULT_MODEL = ResourceModel(
-    coef={"const": -6.952977, "log_n": 0.240663, "log_beta": 0.595077, "log_k": 1.563546, "log_d": -0.073241,
-          "usa": 0.001869, "gaussian": -0.12006, "uniform": 0.0, "random_centres": -0.302095,
-          "log_spacing": 1.166241, "loglog_tmax": 0.092962},
-    sigma=0.1989, mem_base_mb=210.1, mem_per_n2_mb=61.138)
+    coef={"const": -7.357332, "log_n": 0.495313, "log_beta": 0.066851, "log_k": 0.911736, "log_d": 0.055885,
+          "usa": -0.118523, "gaussian": -0.17336, "uniform": 0.0, "random_centres": -0.365565,
+          "log_spacing": 0.573573, "loglog_tmax": 0.17183},
+    sigma=0.3118, mem_base_mb=156.0, mem_per_n2_mb=5.181)
 
 
 def jobs_config(section, *, base: str = "jobs") -> dict:
@@ -213,8 +222,9 @@ class Chunk:
 
     @property
     def max_threads(self) -> int:
-        """Workers beyond the number of simulations would idle."""
-        return self.n_tasks
+        """Workers worth having: ≤ one per simulation, and ≥ MIN_WORKER_SECONDS predicted CPU-s each
+        (else the job's serial start would leave the extra CPUs idle). Snakemake caps it at ``--cores``."""
+        return max(1, min(self.n_tasks, int(self.cpu_seconds // MIN_WORKER_SECONDS)))
 
     def makespan(self, threads: int) -> float:
         seeds = [float(it["predicted"]) / int(it["seeds"]) for it in self.items for _ in range(int(it["seeds"]))]
