@@ -10,6 +10,7 @@
 # new chunks for the new cells only, so nothing that exists runs again (minimal re-runs).
 # Logic: attention_dynamics.pipeline.{resources,runner,cellcache}; docs/slurm.md.
 
+from attention_dynamics.pipeline import cellcache as _cellcache
 from attention_dynamics.pipeline import resources as _resources
 from attention_dynamics.pipeline import runner as _runner
 from attention_dynamics.pipeline import slurm as _slurm
@@ -19,6 +20,9 @@ JOBS = _resources.jobs_config(config.get("jobs"))
 _REGISTRY = f"{R}/cache/chunks.json"
 CHUNKS, _registry = _resources.plan_chunks(PLAN, JOBS, registry=_resources.read_registry(_REGISTRY))
 CHUNK_OF = _resources.chunk_of_cells(PLAN, CHUNKS)
+if _MAIN:
+    # link jobs compare cache entries against this fingerprint instead of computing their own
+    os.environ[_runner.CODE_ENV] = _cellcache.code_fingerprint()
 if _MAIN and _slurm.is_real_run():
     _resources.write_registry(_REGISTRY, _registry)
     # a missing cell whose cache entry is gone or damaged: its chunk runs again in this run
