@@ -353,11 +353,14 @@ FINAL = ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_F
 def _sacct_final(ids: list[str], fields: str, wait: float = 20.0) -> dict[str, dict]:
     """:func:`_sacct`, waiting up to ``wait`` s for accounting to hold every job in a final state."""
     deadline = time.monotonic() + wait
+    first = True
     while True:
         rows = _sacct(ids, fields)
         done = all(j in rows and rows[j].get("State", "").split()[0] in FINAL for j in ids)
-        if done or time.monotonic() > deadline or not _have("sacct"):
+        # no row at all at the first try: no accounting here (sacct disabled); do not wait for it
+        if done or time.monotonic() > deadline or not _have("sacct") or (first and not rows):
             return rows
+        first = False
         time.sleep(1.0)
 
 
@@ -404,7 +407,10 @@ def efficiency(log_path=None, job_ids=None, out=print) -> dict[str, dict]:
     """Per rule: jobs, CPUs × wall time held, CPU time used, and their ratio (sacct)."""
     if job_ids is None:
         job_ids = [sid for _, sid, _ in SUBMITTED.findall(_read_log(log_path))]
-    rows = _sacct_final(list(dict.fromkeys(job_ids)), "JobID,Comment,State,AllocCPUS,ElapsedRaw,TotalCPU")
+    job_ids = list(dict.fromkeys(job_ids))
+    # accounting may lag behind the end of the last jobs (slurmctld -> slurmdbd): wait up to a minute
+    rows = _sacct_final(job_ids, "JobID,Comment,State,AllocCPUS,ElapsedRaw,TotalCPU", wait=60.0)
+    missing = [j for j in job_ids if j not in rows]
     per_rule: dict[str, dict] = {}
     for row in rows.values():
         rule = re.sub(r"^rule_", "", row["Comment"]).split("_wildcards_")[0] or "?"
@@ -420,6 +426,9 @@ def efficiency(log_path=None, job_ids=None, out=print) -> dict[str, dict]:
         r["efficiency"] = r["used_cpu_s"] / r["held_cpu_s"] if r["held_cpu_s"] else float("nan")
         out(f"  {rule:24s} {r['jobs']:4d} job(s): {r['used_cpu_s']:9.1f} CPU-s used of {r['held_cpu_s']:9d} held "
             f"(TotalCPU / (Elapsed × AllocCPUS) = {r['efficiency']:.0%})")
+    if missing and _have("sacct"):
+        out(f"  ({len(missing)} job(s) not in accounting yet: {', '.join(missing[:10])}; later: python -m "
+            f"attention_dynamics.pipeline.slurm efficiency LOG)")
     return per_rule
 
 
