@@ -19,6 +19,7 @@ from attention_dynamics.pipeline import integrity as adintegrity
 from attention_dynamics.pipeline import io as adio
 from attention_dynamics.pipeline import locks as adlocks
 from attention_dynamics.pipeline.config import config_yaml
+from attention_dynamics.pipeline import slurm as adslurm
 from attention_dynamics.pipeline import sweep as sw
 
 min_version("9.0")
@@ -53,6 +54,9 @@ if _MAIN:
     adlocks.keep_other_runs_locks()
     for _cleared in adlocks.clear_stale_locks(".snakemake"):
         logger.warning(_cleared)
+    # SLURM jobs a dead driver left queued or running here: wait for them (AD_PREVIOUS_JOBS=cancel:
+    # cancel them) before the DAG is built, so that no cell is submitted twice (docs/slurm.md)
+    adslurm.handle_previous_jobs(os.getcwd(), log=logger.warning)
 
 # our checks + grid expansion; the horizon pre-flight only in the main process, not in every job
 PLAN = sw.load_plan(
@@ -138,6 +142,16 @@ onstart:
     adlocks.claim_results(R, ".snakemake")
     for _tmp in adio.remove_stale_temps(R):
         logger.info(f"removed stale temporary file {_tmp}")
+    # SIGTERM cancels the jobs like Ctrl-C; on SLURM: sbatch --test-only of every request first
+    adslurm.on_start(workflow, log=logger.info)
+
+
+onsuccess:
+    adslurm.on_end(workflow, log, ok=True, out=logger.info)
+
+
+onerror:
+    adslurm.on_end(workflow, log, ok=False, out=logger.error)
 
 
 rule all:

@@ -3,7 +3,7 @@ bad input, numerical faults.
 
 The end-to-end part runs one small sweep twice: once without interruption (``reference``) and
 once killed with SIGKILL mid-job and started again with the same command (``interrupted``);
-4 cells of ~2 s (mostly interpreter start-up), 40–60 s in all on 2 shared cores.
+4 cells in 2 chunk jobs of 2 cells, 40–60 s in all on 2 shared cores.
 """
 from __future__ import annotations
 
@@ -69,6 +69,8 @@ fits:
 plots:
   max_panels: 2
   n_betas: 2
+jobs:
+  cells_per_job: 2   # two simulate_chunk jobs of two cells
 """
 PLAN = sw.check_config(yaml.safe_load(SWEEP), check_results=False)
 TABLES = ["runs", "events", "lifetimes", "trajectories", "fits"]
@@ -115,6 +117,16 @@ def _finished_cells(wd: Path) -> list:
     return done
 
 
+def _cached_cells(wd: Path) -> list[str]:
+    """Cells a chunk job has finished and written to the cell cache (their entry.json exists)."""
+    return sorted(json.loads(p.read_text())["material"]["cell"]["beta"].__repr__()
+                  for p in (wd / "results" / "cache" / "cells").rglob("entry.json"))
+
+
+def _cache_inodes(wd: Path) -> dict[str, int]:
+    return {str(p): p.stat().st_ino for p in (wd / "results" / "cache" / "cells").rglob("*.cached")}
+
+
 def _mtimes(wd: Path, cells) -> dict[str, int]:
     return {str(p): p.stat().st_mtime_ns for c in cells for p in sorted(_cell_dir(wd, c).glob("*.parquet"))}
 
@@ -151,7 +163,7 @@ def reference(tmp_path_factory):
 @pytest.fixture(scope="module")
 def interrupted(tmp_path_factory, reference):
     """The same sweep, killed with SIGKILL (Snakemake's whole process group, its jobs included) once a
-    cell has finished while another runs, then started again with the same command."""
+    cell has been computed while a chunk job runs, then started again with the same command."""
     wd = tmp_path_factory.mktemp("interrupted")
     (wd / "sweep.yaml").write_text(SWEEP)
     cmd = _command(wd, TARGETS)
@@ -164,10 +176,9 @@ def interrupted(tmp_path_factory, reference):
     try:
         while True:
             text = log.read_text()
-            finished = len(re.findall(r"Finished jobid: \d+ \(Rule: simulate_cell\)", text))
-            started = text.count("rule simulate_cell:")
-            # a cell is done, another one runs (Snakemake has marked its outputs incomplete)
-            if finished >= 1 and started > finished and _incomplete_paths(wd):
+            # a cell is computed (in the cache), a chunk job runs (Snakemake has marked its manifest incomplete)
+            running = [p for p in _incomplete_paths(wd) if p.startswith("results/cache/chunks/")]
+            if _cached_cells(wd) and running:
                 break
             assert proc.poll() is None, f"snakemake ended before it could be killed:\n{text[-3000:]}"
             assert time.perf_counter() - t0 < 300, text[-3000:]
@@ -189,12 +200,17 @@ def interrupted(tmp_path_factory, reference):
         pytest.fail("processes of the killed run are still alive")
     state = {
         "finished": _finished_cells(wd),
+        "cached": _cached_cells(wd),
+        "inodes": _cache_inodes(wd),
         "marked": _incomplete_paths(wd),
         "locks": sorted(p.name for p in (wd / ".snakemake" / "locks").glob("*")),
         "records": [json.loads(p.read_text()) for p in (wd / ".snakemake" / locks.RUNS_DIR).glob("*.json")],
         "log": log.read_text(),
     }
     state["mtimes"] = _mtimes(wd, state["finished"])
+    manifests = [p for p in (wd / "results" / "cache" / "chunks").glob("[0-9][0-9][0-9].json")
+                 if str(p.relative_to(wd)) not in state["marked"]]
+    state["done_chunk_cells"] = sum(len(json.loads(p.read_text())["cells"]) for p in manifests)
     state["parquet_after_kill"] = sorted(str(p.relative_to(wd)) for p in (wd / "results").rglob("*.parquet"))
     for p in (wd / "results").rglob("*.parquet"):  # what a reader sees right after the kill
         pq.read_table(p)
@@ -203,8 +219,9 @@ def interrupted(tmp_path_factory, reference):
     timeline["restart_s"] = time.perf_counter() - t1
     state.update(wd=wd, restart=out, timeline=timeline)
     print(f"interrupted run: first cell finished at {timeline['first_cell_finished_s']:.1f} s, killed at "
-          f"{timeline['killed_s']:.1f} s with {len(state['finished'])}/{len(PLAN.cells)} cells finished and "
-          f"{len(state['marked']) // 4} job(s) cut off; restart took {timeline['restart_s']:.1f} s")
+          f"{timeline['killed_s']:.1f} s with {len(state['cached'])}/{len(PLAN.cells)} cells computed, "
+          f"{len(state['finished'])} at their per-cell paths, and "
+          f"{sum('cache/chunks/' in p for p in state['marked'])} chunk job(s) cut off; restart took {timeline['restart_s']:.1f} s")
     return state
 
 
@@ -213,9 +230,9 @@ def test_kill_left_a_stale_lock_and_cut_off_jobs(interrupted):
     assert {"0.input.lock", "0.output.lock"} <= set(interrupted["locks"]), interrupted["locks"]
     [record] = interrupted["records"]  # the killed run's owner record, written before its lock
     assert record["executing"] and record["results"] == str(interrupted["wd"] / "results")
-    assert len(interrupted["finished"]) >= 1
+    assert len(interrupted["cached"]) >= 1
     assert interrupted["marked"], "no job was running when snakemake was killed"
-    assert len(interrupted["finished"]) < len(PLAN.cells)
+    assert len(interrupted["cached"]) < len(PLAN.cells) and len(interrupted["finished"]) < len(PLAN.cells)
 
 
 def test_restart_with_the_same_command_completes(interrupted):
@@ -237,6 +254,15 @@ def test_finished_cells_are_not_recomputed(interrupted):
     assert _job_count(text, "simulate_cell") == len(PLAN.cells) - len(finished), text[-3000:]
     for c in finished:  # and Snakemake's log names none of them as a job
         assert f"output: {PLAN.cell_dir(c)}/runs.parquet" not in text
+    # the cells the cut-off chunk had computed were reused, not computed again
+    inodes = _cache_inodes(wd)
+    assert all(inodes[p] == i for p, i in interrupted["inodes"].items()), "a cached cell was rewritten"
+    logs = [p.read_text() for p in (wd / "results" / "logs" / "chunks").glob("*.log")]
+    computed = sum(int(m) for t in logs for m in re.findall(r": (\d+) computed, \d+ reused", t))
+    reused = sum(int(m) for t in logs for m in re.findall(r"(\d+) reused from the cache", t))
+    # the final chunk logs: the cut-off chunk reused the cells it had computed before the kill
+    assert reused == len(interrupted["cached"]) - interrupted["done_chunk_cells"] >= 1, logs
+    assert computed + reused == len(PLAN.cells), logs
 
 
 def test_no_partial_or_temporary_file_after_restart(interrupted):
@@ -285,6 +311,10 @@ def _start(wd: Path, name: str, targets, log: Path) -> subprocess.Popen:
         return subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, cwd=wd, env=_env(), start_new_session=True)
 
 
+# a job of the sweep has started (the cells are computed by simulate_chunk, then linked by simulate_cell)
+CELL_JOB = re.compile(r"rule (?:chunk_cells|simulate_chunk|simulate_cell):")
+
+
 def _wait(cond, proc, log: Path, what: str, timeout: float = 300.0):
     t0 = time.perf_counter()
     while not cond():
@@ -303,7 +333,7 @@ def _concurrent_runs(wd: Path, reference: Path, *, kill_before_onstart: bool, ot
         (wd / f"{name}.yaml").write_text(SWEEP.replace("results: results", f"results: {name}"))
     a = _start(wd, "results", TARGETS, wd / "A.log")
     try:
-        _wait(lambda: "rule simulate_cell" in (wd / "A.log").read_text(), a, wd / "A.log", "a job of A")
+        _wait(lambda: "rule simulate_chunk:" in (wd / "A.log").read_text(), a, wd / "A.log", "a job of A")
         os.killpg(a.pid, signal.SIGSTOP)  # A holds its lock, mid-job, for as long as this takes
         a_locks = _lock_owners(wd)
         assert set(a_locks.values()) == {"results"} and len(a_locks) == 2, a_locks
@@ -312,7 +342,7 @@ def _concurrent_runs(wd: Path, reference: Path, *, kill_before_onstart: bool, ot
             if kill_before_onstart:
                 _wait(lambda: "resultsB" in _lock_owners(wd).values(), b, wd / "B.log", "B's lock")
             else:
-                _wait(lambda: "rule simulate_cell" in (wd / "B.log").read_text(), b, wd / "B.log", "a job of B")
+                _wait(lambda: "rule simulate_chunk:" in (wd / "B.log").read_text(), b, wd / "B.log", "a job of B")
         finally:
             os.killpg(b.pid, signal.SIGKILL)
             b.wait()
@@ -327,7 +357,7 @@ def _concurrent_runs(wd: Path, reference: Path, *, kill_before_onstart: bool, ot
         assert again.returncode != 0, text[-3000:]
         assert "removed the lock left by a Snakemake run that was killed" in text and "resultsB" in text, text[-3000:]
         assert f"another Snakemake run is writing to results (pid {a.pid}" in text, text[-3000:]
-        assert "LockException" in text and "rule simulate_cell" not in text, text[-3000:]
+        assert "LockException" in text and not CELL_JOB.search(text), text[-3000:]
         assert _lock_owners(wd) == a_locks  # B's lock removed, A's kept
 
         if others:
@@ -344,7 +374,7 @@ def _concurrent_runs(wd: Path, reference: Path, *, kill_before_onstart: bool, ot
                                    capture_output=True, text=True, cwd=wd, env=_env(), timeout=300)
             text = again.stdout + again.stderr
             assert again.returncode != 0 and "ResultsInUse" in text, text[-3000:]
-            assert "rule simulate_cell" not in text  # stopped at onstart, before any job
+            assert not CELL_JOB.search(text)  # stopped at onstart, before any job
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(a.pid, signal.SIGCONT)
@@ -751,6 +781,8 @@ WRITERS = re.compile(r"\.to_parquet\(|\.to_csv\(|(?<!atomic_)savefig\(|\.write_t
                      r"|pq\.write_table\(|\bopen\([^)]*[\"'][wax]b?\+?[\"']|json\.dump\(|np\.save|shutil\.copy")
 ALLOWED = {
     ("aggregate.py", 'with open(smk.log[0], "w") as log:'): "a job log: a stream, not a result",
+    ("runner.py", 'with open("/proc/self/clear_refs", "w") as fh:'): "resets the kernel's peak-memory counter of "
+                                                                    "the process: not a file",
     ("plots.py", "pdf.savefig(f, dpi=DPI)"): "pages of a PdfPages opened on an atomic_path temporary",
 }
 

@@ -219,8 +219,10 @@ def test_reruns_are_minimal(test_run):
     wd, plan, _, _ = test_run
     assert _dry_run_jobs(wd, _changed(sweeps__pairs__description="edited", sweeps__staircase__description="")) == {
         "summary": 1, "all": 1}
+    # the two new cells go to a new chunk (chunks never change: workflow/rules/simulate.smk)
     assert _dry_run_jobs(wd, _changed(sweeps__pairs__beta=[8, 10, 12, 14])) == {
-        "simulate_cell": 2, "aggregate": 1, "fits": 1, "plots": len(plan.sweeps), "summary": 1, "all": 1}
+        "chunk_cells": 1, "simulate_chunk": 1, "simulate_cell": 2, "aggregate": 1, "fits": 1,
+        "plots": len(plan.sweeps), "summary": 1, "all": 1}
     assert _dry_run_jobs(wd, _changed(limits={"max_cells": 100})) == {}
     assert _dry_run_jobs(wd, _changed(reproductions__phase_diagram__n_times=9)) == {
         "phase_diagram": 1, "summary": 1, "all": 1}
@@ -357,7 +359,8 @@ def test_config_without_reproductions_schedules_none(tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     jobs = job_counts(out.stdout + out.stderr)
     assert not REPRODUCTION_RULES & set(jobs), jobs
-    assert jobs == {"simulate_cell": 2, "aggregate": 1, "fits": 1, "plots": 1, "summary": 1, "all": 1}, jobs
+    assert jobs == {"chunk_cells": 1, "simulate_chunk": 1, "simulate_cell": 2, "aggregate": 1, "fits": 1, "plots": 1,
+                    "summary": 1, "all": 1}, jobs
     # (configs with the section schedule them: test_paper_dry_run, and the test_run fixture)
 
 

@@ -10,11 +10,16 @@
 #   1. installs (if missing) Debian's slurmctld slurmd slurm-client munge
 #      slurmdbd mariadb-server (apt-get, no recommends, services not started
 #      by the package scripts);
-#   2. writes /etc/slurm/slurm.conf and /etc/slurm/slurmdbd.conf (marked as
+#   2. writes /etc/slurm/slurm.conf, cgroup.conf and slurmdbd.conf (marked as
 #      managed by this script; refuses to overwrite foreign ones) with the real
-#      hostname, CPU count and memory of the machine and cgroup-free settings
-#      (proctrack/linuxproc, task/none, jobacct_gather/linux) that work in
-#      containers and VMs without systemd;
+#      hostname, CPU count and memory of the machine.  Like a production
+#      cluster, jobs run in cgroups (proctrack/cgroup, task/cgroup,
+#      jobacct_gather/cgroup; ConstrainCores, ConstrainRAMSpace: a job gets
+#      the CPUs it asked for and is killed with OUT_OF_MEMORY above its --mem),
+#      memory is a consumable resource (CR_Core_Memory) and accounting stores
+#      job comments.  Where cgroups cannot be used (a container without a
+#      writable cgroupfs) it falls back to proctrack/linuxproc + task/none,
+#      which enforce neither (AD_SLURM_CGROUP=no forces that);
 #   3. starts munged, mariadbd (creates slurm_acct_db and its user), slurmdbd,
 #      registers the cluster with sacctmgr, starts slurmctld and slurmd, all in
 #      the background with their PIDs in $AD_SLURM_STATE (default
@@ -30,6 +35,7 @@
 #   AD_SLURM_FORCE=1    overwrite slurm configs not written by this script
 #   AD_SLURM_NO_INSTALL=1  never call apt-get (fail if packages are missing)
 #   AD_SLURM_TIMEOUT    seconds to wait for each daemon [60]
+#   AD_SLURM_CGROUP     auto | yes | no: run jobs in cgroups        [auto]
 set -euo pipefail
 
 STATE=${AD_SLURM_STATE:-/var/lib/attention-dynamics-slurm}
@@ -52,10 +58,13 @@ mkdir -p "$STATE"/{log,run,spool/slurmd,spool/slurmctld}
 declare -A COMM=([munged]=munged [mariadbd]=mariadbd [slurmdbd]=slurmdbd
                  [slurmctld]=slurmctld [slurmd]=slurmd)
 alive() {
-  local name=$1 pid
+  local name=$1 pid comm
   [[ -s $STATE/run/$name.pid ]] || return 1
   pid=$(<"$STATE/run/$name.pid")
-  [[ -r /proc/$pid/comm ]] && [[ $(</proc/$pid/comm) == "${COMM[$name]}"* ]]
+  [[ -r /proc/$pid/comm ]] || return 1
+  comm=$(<"/proc/$pid/comm")
+  # right after launch the process may still be `setsid`, not yet exec'ed into the daemon
+  [[ $comm == "${COMM[$name]}"* || $comm == setsid ]]
 }
 # foreign NAME: PID of an instance of NAME not started by us (e.g. by an init
 # script), empty if none.  Adopted so that we do not start a second copy.
@@ -145,6 +154,30 @@ if [[ -z ${AD_SLURM_MEM_MB:-} ]]; then
 fi
 MEM=$AD_SLURM_MEM_MB
 
+# cgroups: v1 controllers (freezer, memory, cpuset) or a v2 hierarchy, writable by root
+cgroup_usable() {
+  local probe
+  if [[ -d /sys/fs/cgroup/freezer && -d /sys/fs/cgroup/memory && -d /sys/fs/cgroup/cpuset ]]; then
+    probe=/sys/fs/cgroup/memory/ad-slurm-probe.$$
+  elif [[ -f /sys/fs/cgroup/cgroup.controllers ]] && grep -qw memory /sys/fs/cgroup/cgroup.controllers; then
+    probe=/sys/fs/cgroup/ad-slurm-probe.$$
+  else
+    return 1
+  fi
+  mkdir "$probe" 2>/dev/null && rmdir "$probe"
+}
+case ${AD_SLURM_CGROUP:-auto} in
+  yes) CGROUP=1 ;;
+  no) CGROUP=0 ;;
+  auto) if cgroup_usable; then CGROUP=1; else CGROUP=0; fi ;;
+  *) die "AD_SLURM_CGROUP must be auto, yes or no" ;;
+esac
+if ((CGROUP)); then
+  PROCTRACK=proctrack/cgroup; TASK=task/cgroup; GATHER=jobacct_gather/cgroup
+else
+  PROCTRACK=proctrack/linuxproc; TASK=task/none; GATHER=jobacct_gather/linux
+fi
+
 id slurm >/dev/null 2>&1 || die "user 'slurm' missing (should come with slurm packages)"
 chown -R slurm:slurm "$STATE/spool/slurmctld"
 chown slurm:slurm "$STATE/log" "$STATE/run"   # daemons write their own pid/log files there
@@ -172,18 +205,22 @@ AuthType=auth/munge
 CryptoType=crypto/munge
 MpiDefault=none
 SwitchType=switch/none
-# cgroup-free: works in containers/VMs without systemd or a writable cgroupfs
-ProctrackType=proctrack/linuxproc
-TaskPlugin=task/none
-JobAcctGatherType=jobacct_gather/linux
+# cgroups where the machine allows them (a job gets its CPUs and memory, no more);
+# otherwise linuxproc/none, which enforce neither (see AD_SLURM_CGROUP)
+ProctrackType=$PROCTRACK
+TaskPlugin=$TASK
+JobAcctGatherType=$GATHER
 JobAcctGatherFrequency=30
 AccountingStorageType=accounting_storage/slurmdbd
 AccountingStorageHost=localhost
 AccountingStoragePort=6819
+# sacct -o Comment shows the rule and wildcards the Snakemake executor puts there
+AccountingStoreFlags=job_comment
 JobCompType=jobcomp/none
 SchedulerType=sched/backfill
 SelectType=select/cons_tres
-SelectTypeParameters=CR_Core
+# memory is consumable: --mem is reserved on the node (and enforced by cgroups)
+SelectTypeParameters=CR_Core_Memory
 # reject jobs that can never run here (e.g. more CPUs than the node has) at
 # submission instead of leaving them pending forever
 EnforcePartLimits=ALL
@@ -207,6 +244,14 @@ Waittime=0
 NodeName=$HOST NodeAddr=127.0.0.1 CPUs=$CPUS RealMemory=$MEM State=UNKNOWN
 PartitionName=$PARTITION Nodes=$HOST Default=YES MaxTime=INFINITE State=UP
 EOF
+  write_conf /etc/slurm/cgroup.conf 644 root:root <<EOF
+$MARK
+CgroupPlugin=autodetect
+ConstrainCores=yes
+ConstrainRAMSpace=yes
+ConstrainSwapSpace=yes
+AllowedSwapSpace=0
+EOF
   write_conf /etc/slurm/slurmdbd.conf 600 slurm:slurm <<EOF
 $MARK
 AuthType=auth/munge
@@ -222,7 +267,7 @@ StorageUser=slurm
 StoragePass=$DBPASS
 StorageLoc=slurm_acct_db
 EOF
-  log "wrote /etc/slurm/slurm.conf (node $HOST, CPUs=$CPUS, RealMemory=$MEM MiB, partition $PARTITION) and slurmdbd.conf"
+  log "wrote /etc/slurm/slurm.conf (node $HOST, CPUs=$CPUS, RealMemory=$MEM MiB, partition $PARTITION, cgroups: $( ((CGROUP)) && echo yes || echo no)), cgroup.conf and slurmdbd.conf"
 fi
 
 # ------------------------------------------------------------------ munge ----
@@ -269,7 +314,7 @@ if ! sacctmgr -n -P show account format=account | grep -qx "$CLUSTER"; then
   sacctmgr -i add account "$CLUSTER" Cluster="$CLUSTER" Description=test Organization=test >/dev/null
 fi
 for u in root ${SUDO_USER:-}; do
-  sacctmgr -n -P show assoc where user="$u" cluster="$CLUSTER" format=user | grep -qx "$u" \
+  sacctmgr -n -P show assoc where user="$u" account="$CLUSTER" cluster="$CLUSTER" format=user | grep -qx "$u" \
     || sacctmgr -i add user "$u" Account="$CLUSTER" Cluster="$CLUSTER" >/dev/null
 done
 

@@ -1,4 +1,9 @@
-"""Command line: ``attention-dynamics {simulate,run-cell,info,verify}`` (also ``python -m attention_dynamics``)."""
+"""Command line: ``attention-dynamics {simulate,run-cell,run-chunk,link-cell,info,verify}`` (also
+``python -m attention_dynamics``; ``chunk-spec`` writes a chunk's cell list for ``run-chunk``).
+
+Nothing heavy is imported before a command needs it: ``link-cell`` (one per grid cell in a sweep)
+and ``--help`` run without numpy, scipy or pandas; ``run-cell``/``run-chunk`` import them once.
+"""
 from __future__ import annotations
 
 import argparse
@@ -100,6 +105,66 @@ def _cmd_run_cell(a) -> int:
     return 0
 
 
+def _single_threaded_libraries() -> None:
+    """One BLAS/OpenMP thread per process (before numpy is imported): chunk workers are the parallelism."""
+    import os
+
+    from .pipeline.runner import THREAD_ENV
+
+    for var in THREAD_ENV:
+        os.environ[var] = "1"
+
+
+def _cells_text(value: str) -> str:
+    """``--cells`` is JSON, or ``@FILE`` holding it."""
+    if value.startswith("@"):
+        from pathlib import Path
+
+        return Path(value[1:]).read_text()
+    return value
+
+
+def _cmd_chunk_spec(a) -> int:
+    from .pipeline.io import atomic_write_text
+    from .pipeline.runner import parse_cells
+
+    text = _cells_text(a.cells)
+    parse_cells(text)  # malformed: an error here, not in the job
+    atomic_write_text(text, a.out)
+    return 0
+
+
+def _cmd_run_chunk(a) -> int:
+    _single_threaded_libraries()
+    from .pipeline.runner import parse_cells, run_chunk
+
+    cells = parse_cells(_cells_text(a.cells))
+    # the heavy modules and the compiled kernels once, before the workers are forked (they inherit
+    # them: no worker pays ~0.5 CPU-s of kernel loading, and no simulation's CPU time includes it)
+    from .pipeline import cell as _cell  # noqa: F401
+    from .engine import simulate as _simulate  # noqa: F401
+
+    try:
+        from .engine import kernels
+    except ImportError:  # no numba: the numpy engine
+        pass
+    else:
+        kernels.warm_up()
+
+    report = run_chunk(cells, base_seed=a.base_seed, cache_root=a.cache, jobs=a.jobs, manifest=a.manifest,
+                       chunk=a.chunk, log=sys.stderr)
+    return 0 if report.ok else 1
+
+
+def _cmd_link_cell(a) -> int:
+    from .pipeline.runner import link_cell
+
+    try:
+        cell = json.loads(a.cell)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"--cell is not valid JSON ({exc})") from None
+    return link_cell(a.manifest, a.path, cell, a.out, benchmark=a.benchmark, log=sys.stderr, seeds=a.seeds,
+                     base_seed=a.base_seed)
 _INFO_KEYS = ("attention_dynamics_version", "git_commit", "git_describe", "git_dirty", "config_hash", "created_utc",
               "usa_time_convention")
 
@@ -155,17 +220,30 @@ def _cmd_verify(a) -> int:
     return 1 if counts["damaged"] else 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from . import __version__
+class _Version(argparse.Action):
+    """``--version`` without importing importlib.metadata unless asked."""
 
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings=option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from . import __version__
+
+        parser.exit(message=f"{parser.prog} {__version__}\n")
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; given the ``command`` being run, the other commands' options (and the imports
+    their defaults need) are left out."""
     p = argparse.ArgumentParser(prog="attention-dynamics",
                                 description="Metastability in self-attention dynamics (SA/USA on the sphere).")
-    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    p.add_argument("--version", action=_Version, help="print the version and exit")
     sub = p.add_subparsers(dest="command", required=True)
 
     ps = sub.add_parser("simulate", help="run one simulation and print its merges",
                         description="Run one simulation (one seed of one grid cell) and print escape and merge times.")
-    _add_cell_options(ps)
+    if command in (None, "simulate"):
+        _add_cell_options(ps)
     ps.add_argument("--seed", type=int, default=0, help="seed index (default %(default)s)")
     ps.add_argument("--base-seed", dest="base_seed", type=int, default=0, help="base seed (default %(default)s)")
     ps.add_argument("--out", help="folder to write runs/events/lifetimes/trajectories Parquet tables")
@@ -194,11 +272,43 @@ def build_parser() -> argparse.ArgumentParser:
     pi.add_argument("paths", nargs="+", help="Parquet files written by the pipeline")
     pi.add_argument("--columns", action="store_true", help="also list the columns and their descriptions")
     pi.set_defaults(func=_cmd_info)
+
+    pk = sub.add_parser("run-chunk", help="run many grid cells in a process pool, through the cell cache",
+                        description="What a simulate_chunk job runs: every cell of --cells, one task per "
+                                    "(cell, seed) on --jobs worker processes; finished cells go to the "
+                                    "cache at once, cells already there are reused; the manifest is "
+                                    "written when all are done (attention_dynamics.pipeline.runner).")
+    pk.add_argument("--cells", required=True, help="JSON list of {path, cell, seeds[, predicted]}, or @FILE")
+    pk.add_argument("--base-seed", dest="base_seed", type=int, default=0)
+    pk.add_argument("--cache", required=True, help="cache folder (results/cache/cells)")
+    pk.add_argument("--jobs", type=int, default=1, help="worker processes (default %(default)s)")
+    pk.add_argument("--manifest", help="write this manifest (JSON) when every cell is done")
+    pk.add_argument("--chunk", default="", help="chunk name, for the log")
+    pk.set_defaults(func=_cmd_run_chunk)
+
+    pq_ = sub.add_parser("chunk-spec", help="check and write the cell list of a chunk (its --cells file)")
+    pq_.add_argument("--cells", required=True, help="JSON list of {path, cell, seeds[, predicted]}, or @FILE")
+    pq_.add_argument("--out", required=True, help="file to write (atomically)")
+    pq_.set_defaults(func=_cmd_chunk_spec)
+
+    pl = sub.add_parser("link-cell", help="put a cell computed by a chunk at its per-cell output paths",
+                        description="What a simulate_cell job runs: hard-link (or copy) the cache entry of "
+                                    "one cell, named in its chunk's manifest, onto OUT/<table>.parquet.")
+    pl.add_argument("--manifest", required=True, help="the chunk's manifest")
+    pl.add_argument("--path", required=True, help="<sweep>/<cell path>, as in the manifest")
+    pl.add_argument("--cell", required=True, help="the cell's parameters (JSON), checked against the entry")
+    pl.add_argument("--out", required=True, help="output folder")
+    pl.add_argument("--seeds", type=int, help="number of seeds the rule asks for (checked against the entry)")
+    pl.add_argument("--base-seed", dest="base_seed", type=int, help="base seed (checked against the entry)")
+    pl.add_argument("--benchmark", help="write the cell's measured CPU time and memory here (TSV)")
+    pl.set_defaults(func=_cmd_link_cell)
     return p
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = next((a for a in argv if not a.startswith("-")), None)
+    args = build_parser(command).parse_args(argv)
     try:
         return args.func(args)
     except BrokenPipeError:  # the reader went away (`attention-dynamics info … | head`): not an error

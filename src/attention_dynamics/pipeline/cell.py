@@ -30,7 +30,8 @@ from ..theory.twocluster import escape_theorem_gamma, escape_time_lower_bound
 
 __all__ = [
     "CELL_DEFAULTS", "PARAM_COLUMNS", "RUN_COLUMNS", "canonical_cell", "validate_cell", "cell_id", "seed_sequence",
-    "make_initial_data", "default_min_mass", "mixture_escape_caps", "run_one", "run_cell", "TABLES",
+    "make_initial_data", "default_min_mass", "mixture_escape_caps", "run_one", "run_cell", "cell_tables",
+    "write_cell", "seed_list", "seed_log_line", "TABLES",
 ]
 
 CELL_DEFAULTS: dict = {
@@ -405,6 +406,45 @@ def _typed(df: pd.DataFrame, columns: dict) -> pd.DataFrame:
     return df
 
 
+def seed_list(seeds) -> list[int]:
+    """Seed indices from a count (``0 … seeds−1``) or an explicit list; ValueError for none or a
+    negative index (no table without a row: an empty cell would pass unnoticed)."""
+    out = list(range(seeds)) if isinstance(seeds, (int, np.integer)) else [int(s) for s in seeds]
+    if not out or min(out) < 0:
+        raise ValueError(f"seeds must be a count >= 1 or a non-empty list of seed indices >= 0, got {seeds!r}")
+    return out
+
+
+def seed_log_line(seed: int, row: dict) -> str:
+    """The one-line summary of a finished simulation written to a cell's log."""
+    return (f"seed={seed} status={row['status']} first_merge={row['first_merge_time']:.6g} "
+            f"escape={row['escape_time']:.6g} wall={row['wall_seconds']:.3f}s {row['reason']}")
+
+
+def cell_tables(results) -> dict[str, pd.DataFrame]:
+    """The four tables of a cell from its simulations' :func:`run_one` results, in seed order."""
+    results = list(results)
+    tables = {"runs": _typed(pd.DataFrame([r[0] for r in results]), RUN_COLUMNS)}
+    for i, name in enumerate(("events", "lifetimes", "trajectories"), start=1):
+        dfs = [r[i] for r in results if len(r[i])]
+        tables[name] = _typed(pd.concat(dfs, ignore_index=True) if dfs else pd.DataFrame(), TABLES[name])
+    return tables
+
+
+def write_cell(cell: dict, tables: dict[str, pd.DataFrame], out: dict[str, str] | str, meta: dict | None = None):
+    """Write a cell's four tables atomically as a set (``io.write_tables``) with provenance.
+
+    ``out`` is a folder (files named ``<table>.parquet``) or a dict table -> path.
+    """
+    from .io import provenance, write_tables
+
+    paths = {name: str(Path(out) / f"{name}.parquet") for name in TABLES} if isinstance(out, (str, Path)) else out
+    extra = dict(meta or {})
+    extra.setdefault("cell", canonical_cell(cell))
+    prov = provenance(**extra)
+    write_tables((df, paths[name], TABLES[name], prov) for name, df in tables.items())
+
+
 def run_cell(cell: dict, seeds, out: dict[str, str] | str, *, base_seed: int = 0, meta: dict | None = None,
              log=None) -> dict[str, pd.DataFrame]:
     """Run every seed of ``cell`` and write runs/events/lifetimes/trajectories Parquet tables.
@@ -415,28 +455,11 @@ def run_cell(cell: dict, seeds, out: dict[str, str] | str, *, base_seed: int = 0
     failure or kill leaves either all of the previous files or all of the new ones
     (up to the instant of the four renames).
     """
-    from .io import provenance, write_tables
-
-    given = seeds
-    seeds = list(range(seeds)) if isinstance(seeds, (int, np.integer)) else [int(s) for s in seeds]
-    if not seeds or min(seeds) < 0:  # no table without a row: an empty cell would pass unnoticed
-        raise ValueError(f"seeds must be a count >= 1 or a non-empty list of seed indices >= 0, got {given!r}")
-    rows, parts = [], {"events": [], "lifetimes": [], "trajectories": []}
-    for s in seeds:
-        row, ev, lt, tr = run_one(cell, s, base_seed)
-        rows.append(row)
-        parts["events"].append(ev); parts["lifetimes"].append(lt); parts["trajectories"].append(tr)
+    results = []
+    for s in seed_list(seeds):
+        results.append(run_one(cell, s, base_seed))
         if log is not None:
-            print(f"seed={s} status={row['status']} first_merge={row['first_merge_time']:.6g} "
-                  f"escape={row['escape_time']:.6g} wall={row['wall_seconds']:.3f}s {row['reason']}",
-                  file=log, flush=True)
-    tables = {"runs": _typed(pd.DataFrame(rows), RUN_COLUMNS)}
-    for name, dfs in parts.items():
-        dfs = [df for df in dfs if len(df)]
-        tables[name] = _typed(pd.concat(dfs, ignore_index=True) if dfs else pd.DataFrame(), TABLES[name])
-    paths = {name: str(Path(out) / f"{name}.parquet") for name in TABLES} if isinstance(out, (str, Path)) else out
-    extra = dict(meta or {})
-    extra.setdefault("cell", canonical_cell(cell))
-    prov = provenance(**extra)
-    write_tables((df, paths[name], TABLES[name], prov) for name, df in tables.items())
+            print(seed_log_line(s, results[-1][0]), file=log, flush=True)
+    tables = cell_tables(results)
+    write_cell(cell, tables, out, meta)
     return tables

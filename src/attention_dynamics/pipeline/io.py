@@ -36,14 +36,25 @@ import subprocess
 import time
 from pathlib import Path
 
-import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
+# pandas and pyarrow are imported where tables are written or read: the helpers for text,
+# figures, links and locks stay importable in a few milliseconds (the per-cell link jobs
+# and the Snakefile use them). ``io.pd``, ``io.pa``, ``io.pq`` still work (imported on first use).
+_LAZY_MODULES = {"pd": "pandas", "pa": "pyarrow", "pq": "pyarrow.parquet"}
+
+
+def __getattr__(name):
+    if name in _LAZY_MODULES:
+        import importlib
+
+        return importlib.import_module(_LAZY_MODULES[name])
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "write_table", "write_tables", "read_provenance", "provenance", "git_commit", "git_describe",
     "library_versions", "atomic_path",
-    "atomic_write_text", "atomic_savefig", "temp_name", "is_stale_temp", "remove_stale_temps", "STALE_TEMP_SECONDS",
+    "atomic_write_text", "atomic_savefig", "atomic_link", "temp_name", "is_stale_temp", "remove_stale_temps",
+    "STALE_TEMP_SECONDS",
 ]
 
 # a temporary file not modified for this long is abandoned whatever its host (a write never
@@ -276,6 +287,8 @@ def atomic_path(path: str | os.PathLike):
 
 
 def _arrow_table(df: pd.DataFrame, columns_doc: dict[str, str] | None, meta: dict[str, str] | None) -> pa.Table:
+    import pyarrow as pa
+
     table = pa.Table.from_pandas(df, preserve_index=False)
     if columns_doc:
         fields = [f.with_metadata({"description": columns_doc[f.name]}) if f.name in columns_doc else f
@@ -301,6 +314,8 @@ def write_table(df: pd.DataFrame, path: str | os.PathLike, *, columns_doc: dict[
 def write_tables(items) -> None:
     """Write several tables ``[(df, path, columns_doc, meta), ...]``: all to temporary files
     first, then all renamed, so a failure while writing any of them changes none of them."""
+    import pyarrow.parquet as pq
+
     from .integrity import CHECKSUM_KEY, PLACEHOLDER, sign
 
     items = list(items)
@@ -326,8 +341,35 @@ def atomic_savefig(fig, path: str | os.PathLike, **kwargs) -> None:
         fig.savefig(tmp, **kwargs)
 
 
+def atomic_link(src: str | os.PathLike, dst: str | os.PathLike) -> None:
+    """Make ``dst`` the same file as ``src``, atomically: a hard link under a temporary name renamed
+    onto ``dst`` (a byte copy where hard links are impossible: another file system, no support).
+    ``dst``'s modification time is set to now (for Snakemake's mtime checks; a hard link shares it
+    with ``src``)."""
+    import shutil
+
+    src, dst = Path(src), Path(dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_siblings(dst)
+    tmp = temp_name(dst)
+    try:
+        try:
+            os.link(src, tmp)
+        except OSError:
+            shutil.copyfile(src, tmp)
+            _fsync_file(tmp)
+        os.utime(tmp)
+        os.replace(tmp, dst)
+        _fsync_dir(dst.parent)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
 def read_provenance(path: str | os.PathLike) -> dict[str, str]:
     """The key-value metadata stored by :func:`write_table` (pandas' own entry and the checksum left out)."""
+    import pyarrow.parquet as pq
+
     md = pq.read_schema(path).metadata or {}
     return {k.decode(): v.decode() for k, v in md.items() if k not in (b"pandas", b"attention_dynamics_sha256")}
 

@@ -209,6 +209,8 @@ TOP_KEYS: dict[str, Key] = {k.name: k for k in [
     Key("reproductions", "mapping", {}, "paper reproductions (workflow/rules/reproductions.smk); checked by "
         "attention_dynamics.reproductions.reproductions_config", grid=False),
     Key("limits", "mapping", {}, "largest sizes the check accepts (raise them for a bigger machine)", grid=False),
+    Key("jobs", "mapping", {}, "how grid cells are packed into simulate_chunk jobs and what they request "
+        "(attention_dynamics.pipeline.resources); changes no number", grid=False),
 ]}
 
 SWEEP_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
@@ -407,14 +409,6 @@ class Cell:
     params: dict       # full cell dict (every CELL_KEYS key) as passed to run_cell, without "sweep"
     seeds: int
     group: str         # hash of (sweep, params without β): cells of one scaling-law fit
-
-    @property
-    def runtime_min(self) -> int:
-        """Generous wall-time request (minutes) for the job: ~(1 + n/128) s per run, ×3, at least 5 min."""
-        n = int(self.params["n"])
-        k = max(int(self.params["k"]), 1)
-        per_run = (1.0 + n / 128.0) * max(1.0, k / 2.0) * max(1.0, float(self.params["beta"]) / 40.0)
-        return max(5, math.ceil(3.0 * self.seeds * per_run / 60.0))
 
     @property
     def json(self) -> str:
@@ -668,6 +662,8 @@ def check_config(config: dict, *, configfiles=(), check_results: bool = True, ho
         cells += cs
     if "reproductions" in config:
         _check_reproductions(config["reproductions"], limits)
+    if "jobs" in config:
+        _check_jobs(config["jobs"])
     if check_results:
         check_results_writable(results)
     norm = {"results": results, "base_seed": base_seed, "sweeps": sweeps, "fits": fits, "plots": plots,
@@ -694,6 +690,17 @@ def _check_reproductions(section, limits: dict) -> None:
         head, _, rest = msg.partition(":")
         key = head if head.startswith("reproductions") and " " not in head else "reproductions"
         raise ConfigError(key, rest.strip() if key == head else msg) from None
+
+
+def _check_jobs(section) -> None:
+    """The ``jobs`` section belongs to attention_dynamics.pipeline.resources: use its checker."""
+    from .resources import jobs_config
+
+    try:
+        jobs_config(section)
+    except ValueError as exc:
+        key, _, rest = str(exc).partition(": ")
+        raise ConfigError(key, rest) from None
 
 
 def load_plan(config: dict, configfiles=(), horizons: bool = True) -> Plan:
@@ -760,6 +767,7 @@ def json_schema() -> dict:
         "limits": {"type": "object", "additionalProperties": False, "default": {},
                    "description": TOP_KEYS["limits"].doc,
                    "properties": {n: _key_schema(k) for n, k in LIMITS_KEYS.items()}},
+        "jobs": _jobs_schema(),
     }
     props = {"results": {**_key_schema(TOP_KEYS["results"]), "minLength": 1},
              "base_seed": _key_schema(TOP_KEYS["base_seed"]), **section}
@@ -769,6 +777,19 @@ def json_schema() -> dict:
                            "src/attention_dynamics/pipeline/sweep.py (tests check they agree). Documented in "
                            "config/README.md.",
             "type": "object", "additionalProperties": False, "required": ["sweeps"], "properties": props}
+
+
+def _jobs_schema() -> dict:
+    from .resources import JOBS_DEFAULTS, JOBS_DOCS
+
+    types = {"cpu_minutes": {"type": "number", "exclusiveMinimum": 0},
+             "cells_per_job": {"type": "integer", "minimum": 1},
+             "runtime_factor": {"type": "number", "minimum": 1},
+             "attempt_growth": {"type": "number", "minimum": 1},
+             "model": {"type": ["string", "null"]}}
+    return {"type": "object", "additionalProperties": False, "default": {}, "description": TOP_KEYS["jobs"].doc,
+            "properties": {k: {"description": JOBS_DOCS[k], "default": JOBS_DEFAULTS[k], **types[k]}
+                           for k in JOBS_DEFAULTS}}
 
 
 class _NoAliasDumper(yaml.SafeDumper):
