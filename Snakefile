@@ -82,6 +82,7 @@ RULE_FILES = [
     "aggregate.smk",
     "plots.smk",
     "reproductions.smk",
+    "meanfield.smk",
 ]
 
 

@@ -384,9 +384,12 @@ def test_summary_rows_and_markdown(tmp_path):
     assert "1 censored runs, 1 of them ran past T₂" in row("escape time ≥")["measured"]
     assert "holds in every run" in row("escape time ≥")["agreement"]
     em = [r for r in rows if r["claim"].startswith("clusters emerging")][0]
-    assert "67% = l* (theory at this n 60%" in em["agreement"] and "l* most frequent" in em["agreement"]
-    assert "mode = finite-n prediction" in em["agreement"] and "most probable 4" in em["theory"]
-    assert row("d = 2 (issue 5)")["agreement"] == "yes"
+    assert "67% = l* (theory at this n 60%" in em["agreement"] and "most frequent" not in em["agreement"]
+    assert "observed mode [4] = finite-n prediction" in em["agreement"] and "most probable 4" in em["theory"]
+    assert not any("issue 5" in r["claim"] for r in rows)  # the "mode = l* at every β" verdict is gone
+    # finite-n target (iii): the count at formation as a distribution next to l*, with its rule
+    f3 = row("BPA24 finite n (iii), d = 2, n = 2000")
+    assert "β = 10 (l* = 4): 4×2, 5×1" in f3["measured"] and "side by side" in f3["agreement"]
     assert "count = l* in 2 runs, theory expects 1.8" in row("d = 2: counts vs the finite-n")["measured"]
     pl = [r for r in rows if r["claim"].startswith("plateau height")][0]
     assert "= 0.005" in pl["measured"] and "100% within 0.01" in pl["agreement"]
@@ -407,30 +410,24 @@ def _fake_emergence(counts_by_beta, seeds=16, dist="7:0.3;8:0.4;9:0.3"):
     return pd.DataFrame(rows)
 
 
-def test_summary_emergence_verdicts():
-    """The issue-5 verdict exempts β within 1 of a switch point and names the failures; the finite-n
-    row compares the l* frequency with the prediction."""
-    em = _fake_emergence({32.0: (8, [8] * 6 + [7] * 5 + [9] * 5),     # l* most frequent
-                          33.0: (8, [7] * 8 + [8] * 4 + [9] * 4),     # fails, far from a switch point
-                          28.5: (8, [7] * 10 + [8] * 6)})             # fails, 0.26 from β_c = 28.243: exempt
+def test_summary_emergence_per_beta_rows_report_distributions_not_a_mode_verdict():
+    """At finite n l* need not be the most frequent count (docs/science.md): the per-β rows compare the
+    observed mode with the finite-n prediction, and no row claims "l* most frequent at every β"."""
+    em = _fake_emergence({32.0: (8, [8] * 6 + [7] * 5 + [9] * 5),
+                          33.0: (8, [7] * 8 + [8] * 4 + [9] * 4),
+                          28.5: (8, [7] * 10 + [8] * 6)})
     rows = summary_rows(emergence=em)
-    verdict = next(r for r in rows if r["claim"].startswith("d = 2 (issue 5)"))
-    assert ("l* most frequent at 1/2 β farther than 1 from a switch point (not at β = 33 (mode [7]))"
-            in verdict["measured"])
-    assert verdict["agreement"] == "no: see the per-β rows" and "1/3 β in all" in verdict["measured"]
-    assert "l* would be most frequent at" in verdict["measured"]
-    assert "most probable count is l* at all of them" in verdict["measured"]
-    assert "16 seeds per β; seed k is the same initial data at every β" in verdict["claim"]
+    assert not any("most frequent" in r["claim"] + r["measured"] + r["agreement"] for r in rows)
     fin = next(r for r in rows if r["claim"].startswith("d = 2: counts vs the finite-n"))
     assert "count = l* in 16 runs, theory expects 19.2" in fin["measured"]
     per = {r["claim"].split("β=")[1]: r for r in rows if r["claim"].startswith("clusters emerging")}
-    assert "l* NOT most frequent (mode [7])" in per["33"]["agreement"]
-    assert "mode ≠ finite-n prediction 8" in per["33"]["agreement"]
+    assert "observed mode [7] ≠ finite-n prediction 8" in per["33"]["agreement"]
+    assert "observed mode [8] = finite-n prediction" in per["32"]["agreement"]
     # a table written before the linear-phase columns existed still gives a summary (formation counts)
     old = em.drop(columns=["n_clusters_linear", "lin_count_dist", "lin_degree_dist"])
     rows_old = summary_rows(emergence=old)
-    assert next(r for r in rows_old if r["claim"].startswith("d = 2 (issue 5)"))["agreement"].startswith("no")
     assert not any(r["claim"].startswith("d = 2: counts vs the finite-n") for r in rows_old)
+    assert any(r["claim"].startswith("BPA24 finite n (iii), d = 2") for r in rows_old)
 
 
 def test_summary_staircase_reports_first_plateau():
@@ -447,18 +444,15 @@ def test_summary_staircase_reports_first_plateau():
 
 
 def test_summary_emergence_several_n(tmp_path):
-    """Several n in d = 2: one verdict per n and a row on how the agreement changes with n."""
+    """Several n in d = 2: per-n rows and a row on how the agreement with l* changes with n."""
     small = _fake_emergence({32.0: (8, [7] * 8 + [8] * 4 + [9] * 4), 33.0: (8, [7] * 9 + [8] * 7)})
     big = _fake_emergence({32.0: (8, [8] * 10 + [7] * 6), 33.0: (8, [8] * 12 + [9] * 4)}).assign(n=200000)
     em = pd.concat([small, big], ignore_index=True)
     rows = summary_rows(emergence=em)
-    verdicts = [r for r in rows if r["claim"].startswith("d = 2 (issue 5)")]
-    assert [("n = 2000," in v["claim"], v["agreement"]) for v in verdicts] == [(True, "no: see the per-β rows"),
-                                                                                (False, "yes")]
     trend = next(r for r in rows if r["claim"].startswith("d = 2: agreement with l* as n grows"))
     assert "n = 2000: 34% of runs count l* (finite-n theory 40%)" in trend["measured"]  # 11/32
     assert "n = 200000: 69% of runs count l*" in trend["measured"]  # 22/32
-    assert "l* most frequent at 2/2 β far from a switch point (clusters at formation: 69% count l*)" in trend["measured"]
+    assert "(clusters at formation: 69% count l*)" in trend["measured"]
     assert trend["agreement"] == "the fraction counting l* rises with n"
     per = [r["claim"] for r in rows if r["claim"].startswith("clusters emerging")]
     assert per == [f"clusters emerging from uniform data, d=2, n={n}, β={b}" for n in (2000, 200000) for b in (32, 33)]

@@ -263,3 +263,33 @@ def test_default_sweep_slope_within_5_percent(tmp_path):
     print(f"default sweep: {elapsed:.0f} s; slope ratios {sorted(pairs['slope_ratio'].round(4))}")
     again = snakemake(tmp_path, "-n", "--configfile", str(ROOT / "config" / "config.yaml"), targets=targets)
     assert "Nothing to be done" in again.stdout + again.stderr
+
+
+def test_meanfield_and_finite_n_targets_of_the_test_config(tmp_path):
+    """config/test.yaml makes meanfield.parquet for d = 2 and 3 (and the finite-n tables and figures) in
+    under a minute of CPU, with documented columns (rules in workflow/rules/meanfield.smk)."""
+    from attention_dynamics.reproductions.growth import EMERGENCE_GROWTH_COLUMNS
+    from attention_dynamics.reproductions.meanfield import MEANFIELD_TABLES
+
+    tables = {**{k: v[2] for k, v in MEANFIELD_TABLES.items()}, "emergence_growth": EMERGENCE_GROWTH_COLUMNS}
+    targets = [f"results/tables/{t}.parquet" for t in tables] + [
+        f"results/plots/reproductions/{f}.png" for f in ("meanfield_heatmap", "meanfield_peaks", "growth_rates",
+                                                         "emergence_selection")]
+    out = snakemake(tmp_path, "--configfile", str(ROOT / "config" / "test.yaml"), "--cores", "2",
+                    "--scheduler", "greedy", targets=targets)
+    assert out.returncode == 0, out.stderr[-5000:]
+    for name, cols in tables.items():
+        table = pq.read_table(tmp_path / "results" / "tables" / f"{name}.parquet")
+        assert table.schema.names == list(cols), name
+        assert all((f.metadata or {}).get(b"description", b"").decode() == cols[f.name] for f in table.schema)
+    rates = pq.read_table(tmp_path / "results" / "tables" / "meanfield.parquet").to_pandas()
+    assert sorted(rates["d"].unique()) == [2, 3]
+    assert (rates[rates["d"] == 2]["rel_error"].abs() < 1e-6).all()
+    assert (rates[rates["d"] == 3]["rel_error"].abs() < 1e-4).all()
+    em = pq.read_table(tmp_path / "results" / "tables" / "meanfield_emergence.parquet").to_pandas()
+    fig4 = em[(em["d"] == 2) & (em["beta"] == 5.0)]
+    assert len(fig4) == 2 and (fig4["n_peaks"] == 3).all()
+    bench = tmp_path / "results" / "benchmarks" / "reproductions"
+    files = [bench / "meanfield.tsv", *bench.glob("meanfield/**/*.tsv")]
+    cpu = sum(float(f.read_text().splitlines()[-1].split("\t")[-1]) for f in files)
+    assert len(files) == 5 and cpu < 60, cpu

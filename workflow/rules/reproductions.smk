@@ -56,7 +56,8 @@ rule staircase_authors:
 
 rule emergence_cell:
     output:
-        f"{R}/reproductions/emergence/d{{rd}}/n{{rn}}/beta{{rbeta}}.parquet",
+        table=f"{R}/reproductions/emergence/d{{rd}}/n{{rn}}/beta{{rbeta}}.parquet",
+        spectra=f"{R}/reproductions/emergence_spectra/d{{rd}}/n{{rn}}/beta{{rbeta}}.parquet",
     params:
         cfg=REPRO_JSON,
         config_hash=PLAN.hash,
@@ -77,7 +78,7 @@ rule emergence_cell:
     shell:
         "python -m attention_dynamics.reproductions --config {params.cfg:q} --config-hash {params.config_hash}"
         " emergence --d {wildcards.rd} --n {wildcards.rn} --beta {wildcards.rbeta} --base-seed {params.base_seed}"
-        " --out {output:q} > {log:q} 2>&1"
+        " --out {output.table:q} --spectra {output.spectra:q} > {log:q} 2>&1"
 
 
 rule emergence:
@@ -147,6 +148,9 @@ rule summary:
         staircase=f"{R}/tables/staircase_authors.parquet",
         emergence=f"{R}/tables/emergence.parquet",
         phase=f"{R}/tables/phase_diagram.parquet",
+        meanfield=f"{R}/tables/meanfield.parquet",
+        meanfield_emergence=f"{R}/tables/meanfield_emergence.parquet",
+        emergence_growth=f"{R}/tables/emergence_growth.parquet",
     output:
         report(f"{R}/summary.md", caption="../report/summary.rst", category="Summary"),
     params:
@@ -165,4 +169,5 @@ rule summary:
         "python -m attention_dynamics.reproductions --config {params.cfg:q} summary"
         " --runs {input.runs:q} --lifetimes {input.lifetimes:q} --trajectories {input.trajectories:q}"
         " --fits {input.fits:q} --staircase {input.staircase:q} --emergence {input.emergence:q}"
-        " --phase {input.phase:q} --out {output:q} > {log:q} 2>&1"
+        " --phase {input.phase:q} --meanfield {input.meanfield:q} --meanfield-emergence {input.meanfield_emergence:q}"
+        " --emergence-growth {input.emergence_growth:q} --out {output:q} > {log:q} 2>&1"

@@ -1,0 +1,328 @@
+"""BPA24 at finite n with particles: what the linear theory predicts and what can be tested.
+
+l* is NOT the most frequent cluster count at every β at finite n (docs/science.md): the initial
+mode amplitudes are random (n S_l(0) ~ Exp(1) in d = 2), and over the linear phase l* gains only
+a factor n^{(1 − λ_{l±1}/λ*)/2} over its neighbours, so clear selection needs n of order e^{cβ};
+merging during formation lowers the count further. The targets that hold at finite n:
+
+(i)   growth rates of the ensemble-averaged degree power E S_l(t) in the linear window match λ_l
+      and their argmax is l* (:func:`spectrum_growth_fits`);
+(ii)  the distribution of the dominant degree at the end of the linear phase matches the finite-n
+      Gaussian prediction (:func:`~.selection.linear_selection`), tested per β by a multinomial
+      goodness-of-fit test (:func:`multinomial_gof`);
+(iii) the count at formation is a distribution, reported next to l* with its rule (the emergence
+      table's ``n_clusters_formation``; typically in [l* − 2, l* + 1], biased low).
+
+Growth-rate fit (i)
+-------------------
+For iid uniform points E S_l(0) = 1/n, and to first order the empirical measure follows the
+linearised mean-field flow, so S_l(t) = S_l(0) e^{2λ_l t} seed by seed: the ensemble mean
+M_l(t) = mean over seeds of S_l(t) grows like e^{2λ_l t} with no noise in the slope at first
+order. Nonlinear (and finite-n) terms feed degree l from pairs of growing degrees at rate
+λ_{l1} + λ_{l2}, a relative correction ~ √(n S_{l*}(t)) that grows through the window, so the
+window is kept short: t ∈ [0, t_w], t_w = ln(n·q)/(2λ*) with q = ``fit_level`` (0.0025: the
+predicted mean power of l* reaches q at t_w; no fit when n·q ≤ 1). The rate is half the least-squares slope of
+ln M_l(t) over the spectrum times in the window (only times every seed reached). Only degrees
+in the unstable band λ_l ≥ ``band``·λ* (0.5) are held to the 10 % target: outside it the mode
+barely grows in the window and the nonlinear feed dominates its slope.
+
+Measured (n = 2000, USA, RK23 at rtol 1e-3, 41 spectrum times in [0, t_c]; worst |rate/λ_l − 1| in the
+band at β = 5, 12, 23, 38):
+
+    q        d = 2 (32 seeds)               d = 3 (16 seeds)
+    0.0025   0.061 0.021 0.076 0.018        0.009 0.033 0.035 0.059
+    0.005    0.067 0.023 0.092 0.025        0.010 0.066 0.082 0.114
+    0.01     0.072 0.025 0.109 0.033        0.012 0.106 0.137 0.192
+
+with argmax = l* at every β (d = 3, q = 0.01, β = 23: l* + 1). The deviations are upward and on
+the high-l side of the band (e.g. d = 3, β = 38, l = 13 = l* + 5 at q = 0.005): the nonlinear feed,
+growing with q.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..theory.gegenbauer import growth_rate, l_star
+from ._figures import _plt, _save_figure
+from .selection import _parse_dist
+
+__all__ = ["EMERGENCE_GROWTH_COLUMNS", "GROWTH_TABLES", "RATE_TOLERANCE", "spectrum_growth_fits",
+           "multinomial_gof", "selection_tests", "emergence_growth_table", "plot_growth_rates", "plot_selection"]
+
+RATE_TOLERANCE = 0.10  # target (i): |rate/λ_l − 1| ≤ 10 % in the unstable band
+
+EMERGENCE_GROWTH_COLUMNS = {
+    "model": "usa (GKPR24 time) or sa",
+    "d": "ambient dimension",
+    "n": "number of particles",
+    "beta": "inverse temperature β",
+    "l": "degree",
+    "l_star": "l*(β, d) = argmax_l λ_l(β, d)",
+    "n_seeds": "seeds whose spectrum covers the whole fit window (the ensemble)",
+    "growth_rate": "fitted rate: half the least-squares slope of ln(mean over seeds of S_l(t)) over t ∈ [t0, t1] "
+                   "(NaN with fewer than 3 times in the window)",
+    "growth_rate_theory": "λ_l(β, d) in this model's time (GKPR24 USA: × e^{−β}; SA: ÷ κ₀)",
+    "rel_error": "growth_rate / growth_rate_theory − 1",
+    "lambda_ratio": "λ_l/λ_{l*}",
+    "in_band": "λ_l ≥ band·λ*: the degrees held to the 10 % target",
+    "band": "the band threshold (fraction of λ*)",
+    "t0": "start of the fit window (0)",
+    "t1": "end of the fit window: t_w = ln(n·fit_level)/(2λ*), the time the predicted mean power of l* reaches fit_level",
+    "fit_level": "q of the window",
+    "n_times": "spectrum times inside the window",
+    "argmax_measured": "the degree with the largest fitted rate at this (d, n, β) (same on every row of the β)",
+    "seeds_dominant": "seeds whose dominant degree (emergence table: argmax_l S_l at the end of the linear phase) is l",
+    "p_dominant_theory": "finite-n linear theory (linear_selection, the emergence table's lin_degree_dist): "
+                         "P(dominant degree = l); 0 where below its 0.005 reporting cut",
+    "seeds_formation": "seeds whose count at formation (n_clusters_formation) equals l (as a number of clusters)",
+    "seeds_ok": "seeds with status ok or history_failed at this (d, n, β)",
+    "selection_stat": "Pearson χ² of the observed dominant degrees against p_dominant_theory (categories: the "
+                      "predicted degrees with p ≥ 0.005 and 'other')",
+    "selection_pvalue": "Monte Carlo p-value of selection_stat (20000 multinomial draws from the prediction, "
+                        "fixed seed): P(χ² ≥ observed) under the finite-n linear theory",
+    "selection_categories": "number of categories of the test",
+}
+
+GROWTH_TABLES = {
+    "emergence_growth": ("BPA24 finite-n targets with particles: one row per (model, d, n, β, l): growth rate of "
+                         "the ensemble-averaged degree power in the linear window against λ_l, and the observed "
+                         "dominant degrees and counts at formation against the finite-n prediction.",
+                         "rule emergence_growth (config section reproductions.emergence)", EMERGENCE_GROWTH_COLUMNS),
+}
+
+
+def _rate(beta, l, d, model):
+    return growth_rate(beta, l, d, "gkpr24" if model == "usa" else "sa")
+
+
+def spectrum_growth_fits(spectra: pd.DataFrame, *, fit_level: float = 0.0025, band: float = 0.5) -> pd.DataFrame:
+    """Target (i): per (model, d, n, β, l), the growth rate of the ensemble-averaged degree power.
+
+    ``spectra``: the ``emergence_spectra`` table (model, d, n, beta, seed, t, l, power). See the
+    module docstring for the window and the band. Returns the growth columns of
+    :data:`EMERGENCE_GROWTH_COLUMNS` (without the selection columns)."""
+    rows = []
+    if spectra is None or not len(spectra):
+        return pd.DataFrame(columns=["model", "d", "n", "beta", "l"])
+    for (model, d, n, beta), g in spectra.groupby(["model", "d", "n", "beta"], sort=True):
+        d, n, beta = int(d), int(n), float(beta)
+        ls = int(l_star(beta, d))
+        lmax = int(g["l"].max())
+        lam = _rate(beta, np.arange(1, lmax + 1), d, model)
+        lam_star = float(lam[ls - 1])
+        t1 = float(np.log(n * fit_level) / (2.0 * lam_star))  # ≤ 0 when n·q ≤ 1: no window, no fit
+        w = g[(g["t"] <= t1 * (1 + 1e-12)) & (t1 > 0)]
+        # the ensemble: seeds that reached the end of the window (formation cannot come first, but be safe)
+        reach = g.groupby("seed")["t"].max()
+        last_t = w["t"].max() if len(w) else np.nan
+        seeds = reach.index[reach >= last_t] if len(w) else reach.index[:0]
+        w = w[w["seed"].isin(seeds)]
+        mean = w.groupby(["t", "l"])["power"].mean().unstack("l").sort_index()
+        t = mean.index.to_numpy(dtype=np.float64)
+        fits = {}
+        for l in range(1, lmax + 1):
+            if t.size >= 3 and l in mean.columns and np.all(mean[l].to_numpy() > 0):
+                fits[l] = 0.5 * float(np.polyfit(t, np.log(mean[l].to_numpy()), 1)[0])
+            else:
+                fits[l] = np.nan
+        finite = {l: v for l, v in fits.items() if np.isfinite(v)}
+        arg = max(finite, key=finite.get) if finite else -1
+        for l in range(1, lmax + 1):
+            lt = float(lam[l - 1])
+            rows.append(dict(model=model, d=d, n=n, beta=beta, l=l, l_star=ls, n_seeds=int(len(seeds)),
+                             growth_rate=fits[l], growth_rate_theory=lt, rel_error=fits[l] / lt - 1.0,
+                             lambda_ratio=lt / lam_star, in_band=bool(lt >= band * lam_star), band=float(band),
+                             t0=0.0, t1=t1, fit_level=float(fit_level), n_times=int(t.size), argmax_measured=int(arg)))
+    return pd.DataFrame(rows)
+
+
+def multinomial_gof(observed: dict, predicted: dict, *, draws: int = 20_000, seed: int = 0,
+                    other_floor: float = 5e-4) -> tuple[float, float, int]:
+    """Goodness of fit of observed category counts to a predicted distribution, valid for few samples.
+
+    ``observed``: value → count; ``predicted``: value → probability (may be truncated: the mass
+    1 − Σ p goes to an 'other' category, floored at ``other_floor`` — the rounding unit of the
+    stored distributions — so that an observation the theory gives < 0.5 % makes a small p-value,
+    not an infinite statistic). Pearson χ² = Σ (O − E)²/E; p-value = the fraction of ``draws``
+    multinomial samples of the same size from the prediction with χ² ≥ the observed one (fixed
+    ``seed``: deterministic). Returns ``(chi2, p_value, categories)``; (nan, nan, 0) without data."""
+    total = int(sum(observed.values()))
+    if total == 0 or not predicted:
+        return float("nan"), float("nan"), 0
+    keys = sorted(predicted)
+    p = np.array([predicted[k] for k in keys], dtype=np.float64)
+    other = max(1.0 - p.sum(), other_floor)
+    p = np.append(p, other)
+    p /= p.sum()
+    o = np.array([observed.get(k, 0) for k in keys] + [sum(v for k, v in observed.items() if k not in predicted)],
+                 dtype=np.float64)
+    e = total * p
+    stat = float(np.sum((o - e) ** 2 / e))
+    sims = np.random.default_rng(seed).multinomial(total, p, size=int(draws))
+    sim_stat = np.sum((sims - e) ** 2 / e, axis=1)
+    pval = float((np.sum(sim_stat >= stat - 1e-12) + 1) / (draws + 1))
+    return stat, pval, int(p.size)
+
+
+def selection_tests(emergence: pd.DataFrame, column: str = "dominant_degree",
+                    dist_column: str = "lin_degree_dist", keys=("model", "d", "n", "beta")) -> pd.DataFrame:
+    """Target (ii): :func:`multinomial_gof` of ``column`` against the distribution string ``dist_column``
+    per group ``keys`` (rows with a value < 1 — not read — are left out). Columns: keys, seeds,
+    selection_stat, selection_pvalue, selection_categories, observed ('l×count, …'), predicted."""
+    rows = []
+    keys = [k for k in keys if k in emergence.columns]  # tables written before a column existed
+    if column not in emergence.columns or dist_column not in emergence.columns:
+        return pd.DataFrame(columns=[*keys, "seeds", "selection_stat", "selection_pvalue"])
+    for key, g in emergence.groupby(keys, sort=True):
+        key = key if isinstance(key, tuple) else (key,)
+        obs = g[column][g[column] >= 1].astype(int).value_counts().to_dict()
+        pred = _parse_dist(g[dist_column].iloc[0])
+        stat, pval, k = multinomial_gof(obs, pred)
+        rows.append(dict(zip(keys, key), seeds=int(sum(obs.values())), selection_stat=stat, selection_pvalue=pval,
+                         selection_categories=k, observed=", ".join(f"{v}×{c}" for v, c in sorted(obs.items())),
+                         predicted=g[dist_column].iloc[0]))
+    return pd.DataFrame(rows)
+
+
+def emergence_growth_table(spectra: pd.DataFrame, emergence: pd.DataFrame, *, fit_level: float = 0.0025,
+                           band: float = 0.5) -> pd.DataFrame:
+    """The ``emergence_growth`` table: :func:`spectrum_growth_fits` joined with the observed and predicted
+    dominant degrees, the counts at formation and the per-β :func:`selection_tests`."""
+    key = ["model", "d", "n", "beta"]
+    fits = spectrum_growth_fits(spectra, fit_level=fit_level, band=band)
+    em = emergence[emergence["status"].isin(["ok", "history_failed"])] if len(emergence) else emergence
+    if not len(fits):
+        return pd.DataFrame({c: pd.Series(dtype="float64") for c in EMERGENCE_GROWTH_COLUMNS})
+    dom = em[em["dominant_degree"] >= 1].groupby(key + ["dominant_degree"]).size().rename("seeds_dominant")
+    dom.index = dom.index.set_names(key + ["l"])
+    form = em[em["n_clusters_formation"] >= 1].groupby(key + ["n_clusters_formation"]).size().rename("seeds_formation")
+    form.index = form.index.set_names(key + ["l"])
+    ok = em.groupby(key).size().rename("seeds_ok")
+    out = fits.join(dom, on=key + ["l"]).join(form, on=key + ["l"]).join(ok, on=key)
+    for c in ("seeds_dominant", "seeds_formation", "seeds_ok"):
+        out[c] = out[c].fillna(0).astype(int)
+    pred = {tuple(k): _parse_dist(g["lin_degree_dist"].iloc[0]) for k, g in em.groupby(key)} if len(em) else {}
+    out["p_dominant_theory"] = [pred.get((m, d, n, b), {}).get(int(l), 0.0)
+                                for m, d, n, b, l in zip(out["model"], out["d"], out["n"], out["beta"], out["l"])]
+    tests = selection_tests(em) if len(em) else pd.DataFrame(columns=key)
+    if len(tests):
+        out = out.merge(tests[key + ["selection_stat", "selection_pvalue", "selection_categories"]], on=key, how="left")
+    return out.reindex(columns=list(EMERGENCE_GROWTH_COLUMNS))
+
+
+# --------------------------------------------------------------------------------------------------
+# Figures
+# --------------------------------------------------------------------------------------------------
+
+def plot_growth_rates(meanfield: pd.DataFrame | None, growth: pd.DataFrame | None, paths) -> None:
+    """λ_l/λ* against l: theory curves (l real, Bessel closed form) with the measured points —
+    the PDE solver (single-mode starts, ``meanfield`` table) and the particle ensembles
+    (``emergence_growth``), one panel per (source, d)."""
+    plt = _plt()
+    panels = []
+    if meanfield is not None and len(meanfield):
+        panels += [("PDE", int(d)) for d in sorted(meanfield["d"].unique())]
+    if growth is not None and len(growth):
+        panels += [("particles", int(d)) for d in sorted(growth["d"].unique())]
+    if not panels:
+        panels = [("none", 2)]
+    cols = min(len(panels), 2)
+    rows_ = -(-len(panels) // cols)
+    fig, axes = plt.subplots(rows_, cols, figsize=(6.2 * cols, 4.3 * rows_), squeeze=False)
+    for ax in axes.ravel()[len(panels):]:
+        ax.set_visible(False)
+    for ax, (src, d) in zip(axes.ravel(), panels):
+        if src == "none":
+            ax.text(0.5, 0.5, "no growth-rate table", ha="center", transform=ax.transAxes)
+            continue
+        df = meanfield[meanfield["d"] == d] if src == "PDE" else growth[growth["d"] == d]
+        if src == "PDE":
+            df = df[df["model"] == df["model"].iloc[0]]  # one model per panel: the curves are model-free anyway
+        betas = sorted(df["beta"].unique())
+        cmap = plt.get_cmap("viridis")
+        for i, b in enumerate(betas):
+            color = cmap(i / max(len(betas) - 1, 1))
+            g = df[df["beta"] == b]
+            ls = int(l_star(b, d))
+            lr = np.arange(1, int(g["l"].max()) + 1)
+            curve = growth_rate(b, lr, d, "gkpr24") / growth_rate(b, ls, d, "gkpr24")
+            ax.plot(lr, curve, color=color, lw=1.0, label=f"β = {b:g} (l* = {ls})")
+            lam_star = float(g.loc[g["l"] == ls, "growth_rate_theory"].iloc[0])
+            meas = g["growth_rate"].to_numpy() / lam_star
+            if src == "particles":
+                inb = g["in_band"].to_numpy(bool)
+                ax.plot(g["l"][inb], meas[inb], "o", color=color, ms=4)
+                ax.plot(g["l"][~inb], meas[~inb], "o", mfc="none", color=color, ms=4)
+            else:
+                ax.plot(g["l"], meas, "o", color=color, ms=4)
+        if src == "PDE":
+            err = float(np.nanmax(np.abs(df["rel_error"]))) if len(df) else np.nan
+            ax.set_title(f"d = {d}, mean-field PDE ({df['model'].iloc[0]}): single-mode starts\n"
+                         f"max |rate/λ_l − 1| = {err:.1e}", fontsize=8.5)
+        else:
+            n = int(df["n"].iloc[0])
+            seeds = int(df["n_seeds"].max())
+            ax.set_title(f"d = {d}, particles (n = {n}, {seeds} seeds): seed-averaged S_l(t)\n"
+                         f"window λ*t ≤ ln(n·q)/2, q = {df['fit_level'].iloc[0]:g}; open: λ_l < "
+                         f"{df['band'].iloc[0]:g}·λ* (outside the band)", fontsize=8.5)
+        ax.set_xlabel("degree l")
+        ax.set_ylabel("growth rate / λ(l*)")
+        ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
+        ax.set_ylim(bottom=0)
+        ax.legend(fontsize=7, loc="upper right", ncol=2)
+    fig.suptitle("Linear growth rates of the uniform state: measured (points) against λ_l(β, d) (curves)",
+                 fontsize=10)
+    fig.tight_layout()
+    _save_figure(fig, paths)
+    plt.close(fig)
+
+
+def plot_selection(emergence: pd.DataFrame, growth: pd.DataFrame | None, paths) -> None:
+    """Targets (ii) and (iii): per (d, n), the observed dominant degrees (filled, area ∝ frequency) against
+    the finite-n prediction (open, area ∝ probability) with the per-β test p-values, and the counts
+    at formation against the l*(β) staircase."""
+    from .meanfield import _frequency_scatter, _lstar_staircase
+
+    plt = _plt()
+    em = emergence[emergence["status"].isin(["ok", "history_failed"])] if len(emergence) else emergence
+    groups = sorted({(int(d), int(n)) for d, n in zip(em["d"], em["n"])}) if len(em) else [(2, 0)]
+    fig, axes = plt.subplots(2, len(groups), figsize=(6.0 * len(groups), 8.2), squeeze=False)
+    for j, (d, n) in enumerate(groups):
+        g = em[(em["d"] == d) & (em["n"] == n)] if len(em) else em
+        bmax = float(g["beta"].max()) * 1.05 if len(g) else 40.0
+        seeds = int(g.groupby("beta").size().max()) if len(g) else 0
+        ax = axes[0, j]
+        _lstar_staircase(ax, d, bmax)
+        for b, gb in g.groupby("beta"):
+            dist = _parse_dist(gb["lin_degree_dist"].iloc[0])
+            if dist:
+                ax.scatter([b] * len(dist), list(dist), s=[260 * p for p in dist.values()], facecolors="none",
+                           edgecolors="0.35", lw=0.9)
+        ax.scatter([], [], s=60, facecolors="none", edgecolors="0.35", label="finite-n linear theory (area ∝ P)")
+        _frequency_scatter(ax, g, "dominant_degree", "tab:blue", "observed (area ∝ frequency)")
+        ax.set_ylim(0, ax.get_ylim()[1] + 1.5)
+        if growth is not None and len(growth) and "selection_pvalue" in growth:
+            gg = growth[(growth["d"] == d) & (growth["n"] == n)].groupby("beta")["selection_pvalue"].first()
+            top = ax.get_ylim()[1]
+            for b, p in gg.items():
+                if np.isfinite(p):
+                    ax.text(b, top - 0.1, f"{p:.2f}", fontsize=6, ha="center", va="top", rotation=90,
+                            color="tab:red" if p < 0.01 else "0.2")
+        ax.set_title(f"d = {d}, n = {n}, {seeds} seeds: dominant degree at the end of the linear phase\n"
+                     "(numbers at the top: p-value of the χ² test against the finite-n theory; red: p < 0.01)", fontsize=8.5)
+        ax.set_ylabel("degree l")
+        ax.legend(fontsize=7, loc="upper left")
+        ax = axes[1, j]
+        _lstar_staircase(ax, d, bmax)
+        _frequency_scatter(ax, g, "n_clusters_formation", "tab:red", "count at formation (area ∝ frequency)")
+        ax.set_title(f"d = {d}, n = {n}: clusters at formation\n(components holding ≥ m_min of the mass, "
+                     "counted when ≥ f of the mass is in tight components)", fontsize=8.5)
+        ax.set_ylabel("number of clusters")
+        ax.set_xlabel("β  (dotted: switch points of l*)")
+        for a in axes[:, j]:
+            a.yaxis.set_major_locator(plt.MaxNLocator(integer=True))
+        ax.legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    _save_figure(fig, paths)
+    plt.close(fig)
