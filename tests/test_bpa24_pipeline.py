@@ -356,7 +356,7 @@ def test_summary_meanfield_and_finite_n_rows():
     growth["rel_error"] = growth["growth_rate"] / growth["growth_rate_theory"] - 1
     rows = summary_rows(emergence_growth=growth)
     r = next(r for r in rows if r["claim"].startswith("BPA24 finite n (i), d = 3"))
-    assert r["agreement"] == "no at β = 12 (argmax = l* at 1/1 β)" and "≤ 0.2 on l = 2–" in r["measured"]
+    assert r["agreement"] == "no at β = 12 (argmax = l* at 1/1 β)" and "β = 12: ≤ 0.2 on l = 3–7" in r["measured"]
 
 
 def test_figures_render(tmp_path):

@@ -7,35 +7,59 @@
 from attention_dynamics.reproductions import meanfield_cells as _meanfield_cells
 
 MEANFIELD_CELLS = _meanfield_cells(config.get("reproductions"))
-MEANFIELD_NOISE = [f"{R}/reproductions/meanfield/noise/{c['path']}.parquet" for c in MEANFIELD_CELLS]
-MEANFIELD_PROFILES = [f"{R}/reproductions/meanfield/profiles/{c['path']}.parquet" for c in MEANFIELD_CELLS]
-MEANFIELD_RATES = [f"{R}/reproductions/meanfield/rates/d{d}.parquet" for d in REPRO["meanfield"]["rate_d"]]
-EMERGENCE_SPECTRA = [f"{R}/reproductions/emergence_spectra/{c['path']}.parquet" for c in EMERGENCE_CELLS]
-MEANFIELD_TABLES = [f"{R}/tables/{t}.parquet" for t in ("meanfield", "meanfield_emergence", "meanfield_profiles",
-                                                         "emergence_spectra", "emergence_growth")]
-MEANFIELD_PLOTS = [f"{R}/plots/reproductions/{f}.{ext}" for f in ("meanfield_heatmap", "meanfield_peaks",
-                                                                   "growth_rates", "emergence_selection")
-                   for ext in ("png", "pdf")]
+MEANFIELD_NOISE = [
+    f"{R}/reproductions/meanfield/noise/{c['path']}.parquet" for c in MEANFIELD_CELLS
+]
+MEANFIELD_PROFILES = [
+    f"{R}/reproductions/meanfield/profiles/{c['path']}.parquet" for c in MEANFIELD_CELLS
+]
+MEANFIELD_RATES = [
+    f"{R}/reproductions/meanfield/rates/d{d}.parquet"
+    for d in REPRO["meanfield"]["rate_d"]
+]
+EMERGENCE_SPECTRA = [
+    f"{R}/reproductions/emergence_spectra/{c['path']}.parquet" for c in EMERGENCE_CELLS
+]
+MEANFIELD_TABLES = [
+    f"{R}/tables/{t}.parquet"
+    for t in (
+        "meanfield",
+        "meanfield_emergence",
+        "meanfield_profiles",
+        "emergence_spectra",
+        "emergence_growth",
+    )
+]
+MEANFIELD_PLOTS = [
+    f"{R}/plots/reproductions/{f}.{ext}"
+    for f in (
+        "meanfield_heatmap",
+        "meanfield_peaks",
+        "growth_rates",
+        "emergence_selection",
+    )
+    for ext in ("png", "pdf")
+]
 TARGETS += [*MEANFIELD_TABLES, *MEANFIELD_PLOTS]
 
 
 rule meanfield_rates:
     output:
         f"{R}/reproductions/meanfield/rates/d{{rd}}.parquet",
-    params:
-        cfg=REPRO_JSON,
-        config_hash=PLAN.hash,
-    conda:
-        f"../{ENV}"
     log:
         f"{R}/logs/reproductions/meanfield/rates_d{{rd}}.log",
     benchmark:
         f"{R}/benchmarks/reproductions/meanfield/rates_d{{rd}}.tsv"
+    conda:
+        f"../{ENV}"
     threads: 1
     resources:
         # single-mode starts: ≈ 0.005–0.03 s per (β, l, model) in d = 2 and 3
         mem_mb=1000,
         runtime=10,
+    params:
+        cfg=REPRO_JSON,
+        config_hash=PLAN.hash,
     shell:
         "python -m attention_dynamics.reproductions --config {params.cfg:q} --config-hash {params.config_hash}"
         " meanfield-rates --d {wildcards.rd} --out {output:q} > {log:q} 2>&1"
@@ -45,21 +69,22 @@ rule meanfield_noise:
     output:
         noise=f"{R}/reproductions/meanfield/noise/d{{rd}}/beta{{rbeta}}.parquet",
         profiles=f"{R}/reproductions/meanfield/profiles/d{{rd}}/beta{{rbeta}}.parquet",
-    params:
-        cfg=REPRO_JSON,
-        config_hash=PLAN.hash,
-        base_seed=PLAN.config["base_seed"],
-    conda:
-        f"../{ENV}"
     log:
         f"{R}/logs/reproductions/meanfield/noise/d{{rd}}/beta{{rbeta}}.log",
     benchmark:
         f"{R}/benchmarks/reproductions/meanfield/noise/d{{rd}}/beta{{rbeta}}.tsv"
+    conda:
+        f"../{ENV}"
     threads: 1
     resources:
         # per seed: d = 2 (L = 512) 0.03–0.1 s; d = 3 (default L, tail 1e-3) 0.2–1.5 s
         mem_mb=1500,
-        runtime=lambda w: 5 + int(REPRO["meanfield"]["seeds"]) * (2 if int(w.rd) == 3 else 1) // 30,
+        runtime=lambda w: 5
+        + int(REPRO["meanfield"]["seeds"]) * (2 if int(w.rd) == 3 else 1) // 30,
+    params:
+        cfg=REPRO_JSON,
+        config_hash=PLAN.hash,
+        base_seed=PLAN.config["base_seed"],
     shell:
         "python -m attention_dynamics.reproductions --config {params.cfg:q} --config-hash {params.config_hash}"
         " meanfield-noise --d {wildcards.rd} --beta {wildcards.rbeta} --base-seed {params.base_seed}"
@@ -75,10 +100,28 @@ rule meanfield:
         rates=f"{R}/tables/meanfield.parquet",
         emergence=f"{R}/tables/meanfield_emergence.parquet",
         profiles=f"{R}/tables/meanfield_profiles.parquet",
-        heat_png=_repro_report("meanfield_heatmap", "png", "meanfield_heatmap.rst", "BPA24 mean field"),
-        heat_pdf=_repro_report("meanfield_heatmap", "pdf", "meanfield_heatmap.rst", "BPA24 mean field"),
-        peaks_png=_repro_report("meanfield_peaks", "png", "meanfield_peaks.rst", "BPA24 mean field"),
-        peaks_pdf=_repro_report("meanfield_peaks", "pdf", "meanfield_peaks.rst", "BPA24 mean field"),
+        heat_png=_repro_report(
+            "meanfield_heatmap", "png", "meanfield_heatmap.rst", "BPA24 mean field"
+        ),
+        heat_pdf=_repro_report(
+            "meanfield_heatmap", "pdf", "meanfield_heatmap.rst", "BPA24 mean field"
+        ),
+        peaks_png=_repro_report(
+            "meanfield_peaks", "png", "meanfield_peaks.rst", "BPA24 mean field"
+        ),
+        peaks_pdf=_repro_report(
+            "meanfield_peaks", "pdf", "meanfield_peaks.rst", "BPA24 mean field"
+        ),
+    log:
+        f"{R}/logs/reproductions/meanfield.log",
+    benchmark:
+        f"{R}/benchmarks/reproductions/meanfield.tsv"
+    conda:
+        f"../{ENV}"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
     params:
         cfg=REPRO_JSON,
         config_hash=PLAN.hash,
@@ -86,16 +129,6 @@ rule meanfield:
         heat_pdf=_staged(f"{R}/plots/reproductions/meanfield_heatmap.pdf"),
         peaks_png=_staged(f"{R}/plots/reproductions/meanfield_peaks.png"),
         peaks_pdf=_staged(f"{R}/plots/reproductions/meanfield_peaks.pdf"),
-    conda:
-        f"../{ENV}"
-    log:
-        f"{R}/logs/reproductions/meanfield.log",
-    benchmark:
-        f"{R}/benchmarks/reproductions/meanfield.tsv"
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=10,
     shell:
         "MPLBACKEND=Agg python -m attention_dynamics.reproductions --config {params.cfg:q}"
         " --config-hash {params.config_hash} meanfield-aggregate --rates {input.rates:q} --noise {input.noise:q}"
@@ -114,10 +147,28 @@ rule emergence_growth:
     output:
         spectra=f"{R}/tables/emergence_spectra.parquet",
         growth=f"{R}/tables/emergence_growth.parquet",
-        growth_png=_repro_report("growth_rates", "png", "growth_rates.rst", "BPA24 finite n"),
-        growth_pdf=_repro_report("growth_rates", "pdf", "growth_rates.rst", "BPA24 finite n"),
-        sel_png=_repro_report("emergence_selection", "png", "emergence_selection.rst", "BPA24 finite n"),
-        sel_pdf=_repro_report("emergence_selection", "pdf", "emergence_selection.rst", "BPA24 finite n"),
+        growth_png=_repro_report(
+            "growth_rates", "png", "growth_rates.rst", "BPA24 finite n"
+        ),
+        growth_pdf=_repro_report(
+            "growth_rates", "pdf", "growth_rates.rst", "BPA24 finite n"
+        ),
+        sel_png=_repro_report(
+            "emergence_selection", "png", "emergence_selection.rst", "BPA24 finite n"
+        ),
+        sel_pdf=_repro_report(
+            "emergence_selection", "pdf", "emergence_selection.rst", "BPA24 finite n"
+        ),
+    log:
+        f"{R}/logs/reproductions/emergence_growth.log",
+    benchmark:
+        f"{R}/benchmarks/reproductions/emergence_growth.tsv"
+    conda:
+        f"../{ENV}"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
     params:
         cfg=REPRO_JSON,
         config_hash=PLAN.hash,
@@ -125,16 +176,6 @@ rule emergence_growth:
         growth_pdf=_staged(f"{R}/plots/reproductions/growth_rates.pdf"),
         sel_png=_staged(f"{R}/plots/reproductions/emergence_selection.png"),
         sel_pdf=_staged(f"{R}/plots/reproductions/emergence_selection.pdf"),
-    conda:
-        f"../{ENV}"
-    log:
-        f"{R}/logs/reproductions/emergence_growth.log",
-    benchmark:
-        f"{R}/benchmarks/reproductions/emergence_growth.tsv"
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=10,
     shell:
         "MPLBACKEND=Agg python -m attention_dynamics.reproductions --config {params.cfg:q}"
         " --config-hash {params.config_hash} emergence-growth --spectra-inputs {input.spectra:q}"

@@ -13,8 +13,8 @@ REPRODUCTIONS_DEFAULTS: dict = {
     "staircase": {"betas": list(AUTHORS_BETAS), "lr": 1e-5, "logtime": True, "record_every": 10},
     "emergence": {"d": [2], "n": 2000, "betas": [2.0, 5.0, 8.0, 12.5, 18.0, 25.0, 32.0, 40.0], "seeds": 6,
                   "model": "usa", "theta_c": 0.1, "tight_angle": 0.25, "peak_angle": 0.5, "f": 0.9, "m_min": 0.01,
-                  "method": "RK23", "rtol": 1e-3, "power_level": {2: 0.05, 3: 0.005}, "history_t_max": 0.0,
-                  "spectrum_points": 41, "spectrum_span": 1.0, "fit_level": 0.0025, "band": 0.5},
+                  "method": "RK23", "rtol": 1e-3, "power_level": {"2": 0.05, "3": 0.005}, "history_t_max": 0.0,
+                  "spectrum_points": 41, "spectrum_span": 1.0, "fit_level": 0.0025, "band": 0.6},
     "phase_diagram": {"betas": {"start": 0.3, "stop": 9.0, "num": 30}, "t_max": 30.0, "n_times": 61, "n": 32,
                       "d": 2, "n_systems": 8, "model": "sa", "threshold": 0.999},
     # BPA24 with the mean-field PDE (attention_dynamics.reproductions.meanfield)

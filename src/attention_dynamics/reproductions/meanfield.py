@@ -53,7 +53,7 @@ import numpy as np
 import pandas as pd
 
 from ..theory.gegenbauer import growth_rate, l_star
-from ._figures import _plt, _save_figure
+from ._figures import _frequency_scatter, _lstar_staircase, _plt, _save_figure
 from .selection import _count_circle_maxima, _degree_multiplicity, _dist_str, _grid_size, default_l_max
 
 __all__ = ["MEANFIELD_COLUMNS", "MEANFIELD_EMERGENCE_COLUMNS", "MEANFIELD_PROFILE_COLUMNS", "MEANFIELD_TABLES",
@@ -537,27 +537,6 @@ def plot_meanfield_heatmap(profiles: pd.DataFrame, emergence: pd.DataFrame, path
     plt.close(fig)
 
 
-def _frequency_scatter(ax, df, col, color, label, scale=260.0, marker="o"):
-    """Observed values per β, marker area ∝ frequency among the seeds (values < 1 left out)."""
-    g = df[df[col] >= 1]
-    if not len(g):
-        return
-    cnt = g.groupby(["beta", col]).size().rename("k").reset_index()
-    tot = g.groupby("beta").size()
-    frac = cnt["k"].to_numpy() / tot.loc[cnt["beta"]].to_numpy()
-    ax.scatter(cnt["beta"], cnt[col], s=scale * frac, color=color, alpha=0.55, label=label, marker=marker)
-
-
-def _lstar_staircase(ax, d: int, bmax: float):
-    from ..theory.gegenbauer import switch_points
-
-    bs = np.linspace(0.2, bmax, 800)
-    ax.plot(bs, l_star(bs, d), color="k", lw=1.1, drawstyle="steps-post", label=f"l*(β, {d}) = argmax λ_l")
-    sp = switch_points(40, d)
-    for b in sp[sp < bmax]:
-        ax.axvline(b, color="0.8", ls=":", lw=0.7)
-
-
 def plot_meanfield_peaks(emergence: pd.DataFrame, paths) -> None:
     """Peaks (d = 2) and dominant degrees (d = 2, 3) of the noise runs against the l*(β) staircase."""
     plt = _plt()
@@ -590,7 +569,7 @@ def plot_meanfield_peaks(emergence: pd.DataFrame, paths) -> None:
             ax.set_ylabel("degree l")
         ax.set_xlabel("β  (dotted: switch points of l*)")
         ax.yaxis.set_major_locator(plt.MaxNLocator(integer=True))
-        ax.legend(fontsize=7, loc="upper left")
+        ax.legend(fontsize=7, loc="lower right")
     fig.suptitle("BPA24 with the mean-field PDE: uniform density + white noise", fontsize=10)
     fig.tight_layout()
     _save_figure(fig, paths)
