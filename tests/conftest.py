@@ -1,6 +1,6 @@
 """Independent reference implementations shared by the engine tests.
 
-Everything here is written from SCIENCE.md §1–§3 directly (literal formulas, explicit
+Everything here is written from docs/science.md §1–§3 directly (literal formulas, explicit
 loops, a fixed-step RK4), *not* from the package, so that the tests compare the engine
 against something that could disagree with it. Helpers are handed to the tests through
 the session fixture ``ref``.
@@ -15,7 +15,7 @@ from scipy import integrate
 
 
 def naive_velocity(x, mass, beta, model):
-    """SCIENCE §1 literally, with explicit O(n² d) loops and e^{β⟨x,y⟩} (small β only).
+    """docs/science.md §1 literally, with explicit O(n² d) loops and e^{β⟨x,y⟩} (small β only).
 
     SA:  ẋ_i = P_{x_i}( Σ_j w_ij x_j ),  w_ij = m_j e^{β⟨x_i,x_j⟩} / Σ_k m_k e^{β⟨x_i,x_k⟩}
     USA: ẋ_i = P_{x_i}( (1/n) Σ_j m_j e^{β(⟨x_i,x_j⟩−1)} x_j ),  n = Σ m
@@ -105,7 +105,7 @@ def rk4_escape_time(x0, mass, beta, model, centres, labels, eps, dt, t_max):
 
 
 def science_gap_rate(D, beta, n_a, n_b, n, model):
-    """|Ḋ| for two point clusters, written exactly as printed in SCIENCE §3."""
+    """|Ḋ| for two point clusters, written exactly as printed in docs/science.md §3."""
     if model == "usa":
         return (n_a + n_b) / n * np.exp(beta * (np.cos(D) - 1.0)) * np.sin(D)
     e_cd = np.exp(beta * np.cos(D))
@@ -114,7 +114,7 @@ def science_gap_rate(D, beta, n_a, n_b, n, model):
 
 
 def science_merge_time(D0, D1, beta, n_a, n_b, n, model):
-    """∫_{D1}^{D0} dD/|Ḋ| with SCIENCE's literal rate, by scipy quad in D, with the large
+    """∫_{D1}^{D0} dD/|Ḋ| with the literal rate of docs/science.md, by scipy quad in D, with the large
     factor e^{β(1 − cos D0)} pulled out (β ≤ 700, so nothing overflows). Used to
     cross-check ``theory.two_cluster_merge_time``, which the engine tests compare with."""
     scale = np.exp(beta * (1.0 - np.cos(D0)))

@@ -337,26 +337,39 @@ def _fake_meanfield_tables():
 
 
 def test_summary_meanfield_and_finite_n_rows():
+    from attention_dynamics.reproductions.summary import headline, summary_markdown
+
     rates, mfe = _fake_meanfield_tables()
     rows = summary_rows(meanfield=rates, meanfield_emergence=mfe)
-    by = {r["claim"][:60]: r for r in rows}
-    r2 = next(r for r in rows if r["claim"].startswith("mean-field PDE solver, d = 2"))
-    r3 = next(r for r in rows if r["claim"].startswith("mean-field PDE solver, d = 3"))
-    assert r2["agreement"] == "yes (≤ 1e-06)" and r3["agreement"] == "yes (≤ 0.0001)"
+    assert {r["topic"] for r in rows} == {"meanfield"}
+    r2 = next(r for r in rows if r["claim"].startswith("d = 2: the solver's growth rate"))
+    r3 = next(r for r in rows if r["claim"].startswith("d = 3: the solver's growth rate"))
+    assert r2["verdict"] == r3["verdict"] == "agrees" and "target 1e-06" in r2["theory"] and "1e-04" not in r2["theory"]
     fig4 = next(r for r in rows if r["claim"].startswith("BPA24 Fig. 4"))
-    assert fig4["agreement"] == "3/4 seeds 3-periodic (75%)" and "peaks (maxima of K∗ρ) 3×3, 4×1" in fig4["measured"]
-    sel = next(r for r in rows if r["claim"].startswith("mean-field PDE, d = 2: dominant degree"))
-    assert "dominant degree = l* in 75% of runs (theory 70%)" in sel["measured"]
-    assert sel["agreement"].startswith("consistent")
-    assert any("emergence_growth table" in r["claim"] for r in rows) and by
+    assert fig4["agreement"] == "3/4 seeds 3-periodic" and fig4["measured"].startswith("peaks 3×3, 4×1")
+    assert fig4["verdict"] == "agrees" and "cross-correlation" in fig4["note"]
+    sel = next(r for r in rows if r["claim"].startswith("d = 2: the dominant degree"))
+    assert "= l* in 75% of runs (theory 70%)" in sel["measured"] and sel["verdict"] == "agrees"
+    details = [r for r in rows if not r.get("headline", True)]
+    assert len(details) == 1 and details[0]["cells"]["peaks (K∗ρ)"] == "3×3, 4×1"
+    text = summary_markdown(rows)
+    assert "BPA24 with the mean-field PDE" in text and max(len(line) for line in text.splitlines()
+                                                          if line.startswith("|")) < 300
+    assert dict((t[:25], v) for t, v, _ in headline(rows))["BPA24 with the mean-field"] == "agrees"
+    # a rate off its target: "disagrees" (a solver fault, not a finite-size effect)
+    bad = rates.assign(rel_error=rates["rel_error"].where(rates["l"] != 2, 1e-3))
+    assert next(r for r in summary_rows(meanfield=bad) if r["claim"].startswith("d = 2"))["verdict"] == "disagrees"
     # the particle rows (i): a failing β is named
     sp, _ = _synthetic_spectra(3, 2000, 12.0, 4)
     growth = spectrum_growth_fits(sp)
     growth.loc[growth["l"] == 4, "growth_rate"] *= 1.2  # 20 % off at l* = 4 ...
     growth["rel_error"] = growth["growth_rate"] / growth["growth_rate_theory"] - 1
     rows = summary_rows(emergence_growth=growth)
-    r = next(r for r in rows if r["claim"].startswith("BPA24 finite n (i), d = 3"))
-    assert r["agreement"] == "no at β = 12 (argmax = l* at 1/1 β)" and "β = 12: ≤ 0.2 on l = 3–7" in r["measured"]
+    r = next(r for r in rows if r["claim"].startswith("(i) d = 3"))
+    assert r["agreement"] == "no at β = 12" and r["verdict"] == "differs"
+    assert r["measured"] == "worst 0.2 (β = 12, l = 4); argmax = l* at 1/1 β"
+    det = next(r for r in rows if r["claim"] == "finite n, d = 3, n = 2000, β = 12")
+    assert det["cells"]["max |rate/λ_l − 1| in the band"] == "0.2 (l = 3–7)" and det["headline"] is False
 
 
 def test_figures_render(tmp_path):

@@ -50,7 +50,8 @@ def test_key_defaults_match_engine_defaults():
 
 def test_readme_documents_every_key():
     text = (ROOT / "config" / "README.md").read_text()
-    keys = [*sw.TOP_KEYS, *sw.CELL_KEYS, *sw.SWEEP_ONLY_KEYS, *sw.FITS_KEYS, *sw.PLOTS_KEYS, *sw.BETA_RANGE_KEYS]
+    keys = [*sw.TOP_KEYS, *sw.CELL_KEYS, *sw.SWEEP_ONLY_KEYS, *sw.FITS_KEYS, *sw.PLOTS_KEYS, *sw.BETA_RANGE_KEYS,
+            *sw.LIMITS_KEYS]
     missing = [k for k in keys if f"`{k}`" not in text]
     assert not missing, f"config/README.md does not document {missing}"
 

@@ -1,4 +1,4 @@
-"""Gegenbauer growth rates λ_l(β, d), l* and the d = 2 switch points (SCIENCE §6)."""
+"""Gegenbauer growth rates λ_l(β, d), l* and the d = 2 switch points (docs/science.md §6)."""
 import numpy as np
 import pytest
 
@@ -14,7 +14,7 @@ from attention_dynamics.theory.gegenbauer import (
     switch_points,
 )
 
-# SCIENCE.md §6, printed to 4 decimals
+# docs/science.md §6, printed to 4 decimals
 PRINTED_SWITCH_POINTS = [1.0445, 3.1654, 6.2113, 10.2285, 15.2363, 21.2405, 28.2430, 36.2446, 45.2457]
 
 

@@ -1,4 +1,4 @@
-"""Initial data (SCIENCE §2; GitHub issue 2, item 6)."""
+"""Initial data (docs/science.md §2; GitHub issue 2, item 6)."""
 from __future__ import annotations
 
 import itertools

@@ -1,9 +1,9 @@
 """Invariants of the flow that the engine must respect (GitHub issue 2, item 3).
 
-* Ē is non-decreasing (SCIENCE §1: USA is a gradient ascent, SA one in another metric);
-  plateaus sit at Σ μ_a², each merge raising Ē by 2 μ_a μ_b (SCIENCE §4);
+* Ē is non-decreasing (docs/science.md §1: USA is a gradient ascent, SA one in another metric);
+  plateaus sit at Σ μ_a², each merge raising Ē by 2 μ_a μ_b (docs/science.md §4);
 * points stay on the sphere;
-* coincident particles stay coincident (weighted form = particle form, SCIENCE §1);
+* coincident particles stay coincident (weighted form = particle form, docs/science.md §1);
 * rotation and permutation equivariance.
 """
 from __future__ import annotations
@@ -60,7 +60,7 @@ def test_energy_non_decreasing(kind, model, collapse):
     terms (summation error ≤ m² u Ē) and each term e^{β(⟨x_i,x_j⟩−1)} inherits a relative
     error ≤ β |δ⟨x_i,x_j⟩| ≤ 2βu from the rounding of the (renormalised) positions; the
     factor 8 covers the exp and the normalisations. Integrator error is *not* tolerated:
-    a decrease beyond this is an integrator bug (SCIENCE §1)."""
+    a decrease beyond this is an integrator bug (docs/science.md §1)."""
     res = _run(kind, model, collapse)
     assert res.status == "ok"
     tr = res.trajectory
@@ -80,7 +80,7 @@ def test_energy_non_decreasing(kind, model, collapse):
 
 @pytest.mark.parametrize("model", MODELS)
 def test_energy_staircase_heights(model):
-    """SCIENCE §4: plateau heights Σ μ_a², each merge adds 2 μ_a μ_b; Ē sits on the plateau
+    """docs/science.md §4: plateau heights Σ μ_a², each merge adds 2 μ_a μ_b; Ē sits on the plateau
     value in mid-plateau (inter-cluster terms ≤ e^{-30(1 − cos 1)} ≈ 1e-6 here)."""
     res = _run("circle", model, True)
     lt, ev = res.lifetimes, res.events
@@ -143,7 +143,7 @@ def test_near_antipodal_merge_time_matches_quadrature():
 def test_coincident_particles_stay_coincident_full_system(model):
     """Duplicate particle 2 (full system, no collapse): the two copies stay equal to
     round-off at every stop of the run, and the run equals the one where the duplicate
-    is replaced by a single particle of mass 2 (SCIENCE §1, weighted form)."""
+    is replaced by a single particle of mass 2 (docs/science.md §1, weighted form)."""
     w, data = _triangle_caps(model, 10.0, seed=5, n=9)
     x = np.vstack([data.x, data.x[2]])
     kw = dict(beta=10.0, model=model, collapse=False)

@@ -74,7 +74,7 @@ if _reason:
 
 
 def _snakemake_cmd(*args: str, timeout: int = RUN_TIMEOUT) -> list[str]:
-    # SCIENCE §7: wrap snakemake itself in `timeout -s INT -k 30` (SIGINT lets it
+    # docs/science.md §7: wrap snakemake itself in `timeout -s INT -k 30` (SIGINT lets it
     # scancel its jobs; SIGKILL 30 s later if that hangs).
     return ["timeout", "-s", "INT", "-k", "30", str(timeout),
             sys.executable, "-m", "snakemake", *args]

@@ -1,8 +1,9 @@
-"""Command line: ``attention-dynamics {simulate,run-cell,info}`` (also ``python -m attention_dynamics``)."""
+"""Command line: ``attention-dynamics {simulate,run-cell,info,verify}`` (also ``python -m attention_dynamics``)."""
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 __all__ = ["main"]
@@ -11,8 +12,8 @@ __all__ = ["main"]
 def _cell_from_args(a) -> dict:
     cell = {"model": a.model, "init": a.init, "d": a.d, "n": a.n, "k": a.k, "beta": a.beta,
             "t_max": a.t_max, "theta_c": a.theta_c, "delta": a.delta, "rtol": a.rtol,
-            "centres": a.centres}
-    for key in ("eps", "spacing", "min_angle", "r", "sigma"):
+            "centres": a.centres, "engine": a.engine}
+    for key in ("eps", "spacing", "min_angle", "r", "sigma", "min_mass", "max_wall_seconds"):
         val = getattr(a, key)
         if val is not None:
             cell[key] = val
@@ -45,6 +46,12 @@ def _add_cell_options(p: argparse.ArgumentParser) -> None:
                    help="single-linkage cluster angle, rad (default %(default)s)")
     s.add_argument("--delta", type=float, default=D["delta"], help="collapse radius (default %(default)g)")
     s.add_argument("--rtol", type=float, default=D["rtol"], help="relative tolerance (default %(default)g)")
+    s.add_argument("--min-mass", dest="min_mass", type=float,
+                   help="macroscopic cluster threshold, a fraction of the mass (default: per initial data)")
+    s.add_argument("--max-wall-seconds", dest="max_wall_seconds", type=float,
+                   help=f"wall-clock limit per simulation (default {D['max_wall_seconds']:g})")
+    s.add_argument("--engine", choices=["auto", "numpy", "numba"], default=D["engine"],
+                   help="integrator implementation; auto = numba when installed (default %(default)s)")
 
 
 def _cmd_simulate(a) -> int:
@@ -64,11 +71,16 @@ def _cmd_simulate(a) -> int:
         print(f"cell {cell_id(cell)} seed {a.seed}: status={row['status']} {row['reason']}")
         print(f"  escape time      {row['escape_time']:.10g}   (censored: {row['escape_censored']})")
         print(f"  first merge time {row['first_merge_time']:.10g}")
-        print(f"  merges {row['n_merges']}, clusters {row['n_clusters_initial']} -> {row['n_clusters_final']}, "
+        print(f"  merges {row['n_merges']}, absorptions {row['n_absorptions']}, macroscopic clusters "
+              f"{row['n_clusters_initial']} -> {row['n_clusters_final']} (min_mass {row['min_mass']:.4g}), "
               f"censored at t_max: {row['censored']}, t_end {row['t_end']:.6g}")
-        print(f"  {row['n_steps']} steps, {row['n_rhs']} field evaluations, {row['wall_seconds']:.3f} s")
+        if row["formation_status"]:
+            print(f"  formation: {row['formation_status']} at t = {row['formation_time']:.6g}, "
+                  f"{row['n_clusters_formation']} clusters")
+        print(f"  {row['n_steps']} steps ({row['n_rejected']} rejected), {row['n_rhs']} field evaluations, "
+              f"{row['wall_seconds']:.3f} s")
         if len(events):
-            cols = ["time", "n_clusters_before", "n_clusters_after", "mass_a", "mass_b", "gap_at_open"]
+            cols = ["kind", "time", "n_clusters_before", "n_clusters_after", "mass_a", "mass_b", "gap_at_open"]
             print(events[cols].to_string(index=False))
     if a.out:
         print(f"tables written to {a.out}")
@@ -88,27 +100,59 @@ def _cmd_run_cell(a) -> int:
     return 0
 
 
+_INFO_KEYS = ("attention_dynamics_version", "git_commit", "git_describe", "git_dirty", "config_hash", "created_utc",
+              "usa_time_convention")
+
+
 def _cmd_info(a) -> int:
     import pyarrow.parquet as pq
 
     from .pipeline.io import read_provenance
 
+    from .pipeline.integrity import verify
+
     for path in a.paths:
         meta = read_provenance(path)
         pf = pq.ParquetFile(path)
+        v = verify(path)
         print(f"{path}: {pf.metadata.num_rows} rows, {pf.metadata.num_columns} columns")
-        for key in ("attention_dynamics_version", "git_commit", "config_hash", "created_utc",
-                    "usa_time_convention"):
+        print(f"  {'checksum':27s} {v.status}{': ' + v.reason if v.reason else ''}")
+        for key in _INFO_KEYS:
             print(f"  {key:27s} {meta.get(key, '(missing)')}")
-        for key in sorted(set(meta) - {"attention_dynamics_version", "git_commit", "config_hash",
-                                       "created_utc", "usa_time_convention"}):
+        try:
+            versions = json.loads(meta.get("versions") or "{}")
+        except json.JSONDecodeError:
+            versions = {}
+        print(f"  {'versions':27s} " + (", ".join(f"{k} {v or '-'}" for k, v in versions.items()) or "(missing)"))
+        for key in sorted(set(meta) - {*_INFO_KEYS, "versions", "config"}):
             val = meta[key]
             print(f"  {key:27s} {val if len(val) < 100 else val[:97] + '...'}")
+        config = meta.get("config", "")
+        print(f"  {'config':27s} " + ("(YAML below)" if config else "(missing)"))
+        for line in config.splitlines():
+            print(f"    {line}")
         if a.columns:
             for field in pf.schema_arrow:
                 desc = (field.metadata or {}).get(b"description", b"").decode()
                 print(f"    {field.name:22s} {str(field.type):10s} {desc}")
     return 0
+
+
+def _cmd_verify(a) -> int:
+    from .pipeline.integrity import scan
+
+    verdicts = [v for path in a.paths for v in scan(path)]
+    for v in verdicts:
+        if v.status != "ok" or a.verbose:
+            print(f"{v.status.upper() if v.damaged else v.status:9s} {v.path}{': ' + v.reason if v.reason else ''}")
+    counts = {s: sum(v.status == s for v in verdicts) for s in ("ok", "unsigned", "damaged")}
+    print(f"{len(verdicts)} tables: {counts['ok']} ok, {counts['damaged']} damaged, {counts['unsigned']} without "
+          "checksum" + (" (a damaged table is deleted and recomputed by the next snakemake run)"
+                        if counts["damaged"] else ""))
+    if not verdicts:
+        print(f"attention-dynamics: error: no Parquet table in {' '.join(a.paths)}", file=sys.stderr)
+        return 2
+    return 1 if counts["damaged"] else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -135,7 +179,18 @@ def build_parser() -> argparse.ArgumentParser:
     pc.add_argument("--out", required=True, help="output folder")
     pc.set_defaults(func=_cmd_run_cell)
 
-    pi = sub.add_parser("info", help="print the provenance stored in Parquet tables")
+    pv = sub.add_parser("verify", help="check tables against their checksums (exit status 1 if any is damaged)",
+                        description="Check every Parquet table (below the given folders) against the SHA-256 "
+                                    "stored in it: damaged (truncated, changed) tables are listed and the exit "
+                                    "status is 1.")
+    pv.add_argument("paths", nargs="+", help="results folders or Parquet files")
+    pv.add_argument("-v", "--verbose", action="store_true", help="list every table, not only the damaged ones")
+    pv.set_defaults(func=_cmd_verify)
+
+    pi = sub.add_parser("info", help="print the provenance stored in Parquet tables",
+                        description="Print what made a table: package version, git commit (with -dirty if the "
+                                    "checkout had uncommitted changes), library versions, config hash and the "
+                                    "config itself, creation time, and whether the table matches its checksum.")
     pi.add_argument("paths", nargs="+", help="Parquet files written by the pipeline")
     pi.add_argument("--columns", action="store_true", help="also list the columns and their descriptions")
     pi.set_defaults(func=_cmd_info)
@@ -146,6 +201,9 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
+    except BrokenPipeError:  # the reader went away (`attention-dynamics info … | head`): not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (ValueError, OSError) as exc:  # bad input, a missing or unreadable file: a message, not a traceback
         print(f"attention-dynamics: error: {exc}", file=sys.stderr)
         return 2

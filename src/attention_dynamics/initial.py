@@ -1,4 +1,4 @@
-"""Initial data on S^{d-1} (SCIENCE.md §2). Every random draw uses a seeded Generator."""
+"""Initial data on S^{d-1} (docs/science.md §2). Every random draw uses a seeded Generator."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -160,7 +160,7 @@ def uniform(n: int, d: int, rng: np.random.Generator) -> InitialData:
 
 
 def cap_separation(centres: np.ndarray, eps: float) -> float:
-    """α(ε) = max{⟨x,y⟩ : x ∈ S_i(2ε), y ∈ S_j(2ε), i ≠ j} (SCIENCE §2).
+    """α(ε) = max{⟨x,y⟩ : x ∈ S_i(2ε), y ∈ S_j(2ε), i ≠ j} (docs/science.md §2).
 
     Two caps of angular radius ρ = arccos(1 − 2ε) around centres at angle D reach
     within max(D − 2ρ, 0) of each other, so α = cos(max(D_min − 2ρ, 0)).

@@ -12,18 +12,18 @@ rule aggregate:
         events=f"{R}/tables/events.parquet",
         lifetimes=f"{R}/tables/lifetimes.parquet",
         trajectories=f"{R}/tables/trajectories.parquet",
-    params:
-        config_hash=PLAN.hash,
-    conda:
-        f"../{ENV}"
     log:
         f"{R}/logs/aggregate.log",
     benchmark:
         f"{R}/benchmarks/aggregate.tsv"
+    conda:
+        f"../{ENV}"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=30,
+    params:
+        config_hash=PLAN.hash,
     script:
         "../scripts/aggregate.py"
 
@@ -33,20 +33,22 @@ rule fits:
         runs=f"{R}/tables/runs.parquet",
     output:
         fits=f"{R}/tables/fits.parquet",
-    params:
-        n_boot=PLAN.config["fits"]["n_boot"],
-        ci=PLAN.config["fits"]["ci"],
-        seed=PLAN.config["fits"]["seed"],
-    conda:
-        f"../{ENV}"
     log:
         f"{R}/logs/fits.log",
     benchmark:
         f"{R}/benchmarks/fits.tsv"
+    conda:
+        f"../{ENV}"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=20,
+    params:
+        n_boot=PLAN.config["fits"]["n_boot"],
+        ci=PLAN.config["fits"]["ci"],
+        seed=PLAN.config["fits"]["seed"],
+        base_seed=PLAN.config["base_seed"],
     shell:
         "python -m attention_dynamics.analysis.fits --runs {input.runs:q} --out {output.fits:q}"
-        " --n-boot {params.n_boot} --ci {params.ci} --seed {params.seed} > {log:q} 2>&1"
+        " --n-boot {params.n_boot} --ci {params.ci} --seed {params.seed}"
+        " --base-seed {params.base_seed} > {log:q} 2>&1"

@@ -5,21 +5,13 @@
 # and reproductions.emergence (attention_dynamics.reproductions.reproductions_config).
 
 from attention_dynamics.reproductions import meanfield_cells as _meanfield_cells
+from attention_dynamics.reproductions import meanfield_job_config as _meanfield_job_config
 
 MEANFIELD_CELLS = _meanfield_cells(config.get("reproductions"))
-MEANFIELD_NOISE = [
-    f"{R}/reproductions/meanfield/noise/{c['path']}.parquet" for c in MEANFIELD_CELLS
-]
-MEANFIELD_PROFILES = [
-    f"{R}/reproductions/meanfield/profiles/{c['path']}.parquet" for c in MEANFIELD_CELLS
-]
-MEANFIELD_RATES = [
-    f"{R}/reproductions/meanfield/rates/d{d}.parquet"
-    for d in REPRO["meanfield"]["rate_d"]
-]
-EMERGENCE_SPECTRA = [
-    f"{R}/reproductions/emergence_spectra/{c['path']}.parquet" for c in EMERGENCE_CELLS
-]
+MEANFIELD_NOISE = [f"{R}/reproductions/meanfield/noise/{c['path']}.parquet" for c in MEANFIELD_CELLS]
+MEANFIELD_PROFILES = [f"{R}/reproductions/meanfield/profiles/{c['path']}.parquet" for c in MEANFIELD_CELLS]
+MEANFIELD_RATES = [f"{R}/reproductions/meanfield/rates/d{d}.parquet" for d in REPRO["meanfield"]["rate_d"]]
+EMERGENCE_SPECTRA = [f"{R}/reproductions/emergence_spectra/{c['path']}.parquet" for c in EMERGENCE_CELLS]
 MEANFIELD_TABLES = [
     f"{R}/tables/{t}.parquet"
     for t in (
@@ -40,7 +32,8 @@ MEANFIELD_PLOTS = [
     )
     for ext in ("png", "pdf")
 ]
-TARGETS += [*MEANFIELD_TABLES, *MEANFIELD_PLOTS]
+if REPRO_ON:
+    TARGETS += [*MEANFIELD_TABLES, *MEANFIELD_PLOTS]
 
 
 rule meanfield_rates:
@@ -58,10 +51,9 @@ rule meanfield_rates:
         mem_mb=1000,
         runtime=10,
     params:
-        cfg=REPRO_JSON,
-        config_hash=PLAN.hash,
+        cfg=lambda w: _meanfield_job_config(REPRO, "rates", rate_d=[int(w.rd)]),
     shell:
-        "python -m attention_dynamics.reproductions --config {params.cfg:q} --config-hash {params.config_hash}"
+        "python -m attention_dynamics.reproductions --config {params.cfg:q}"
         " meanfield-rates --d {wildcards.rd} --out {output:q} > {log:q} 2>&1"
 
 
@@ -79,14 +71,19 @@ rule meanfield_noise:
     resources:
         # per seed: d = 2 (L = 512) 0.03–0.1 s; d = 3 (default L, tail 1e-3) 0.2–1.5 s
         mem_mb=1500,
-        runtime=lambda w: 5
-        + int(REPRO["meanfield"]["seeds"]) * (2 if int(w.rd) == 3 else 1) // 30,
+        runtime=lambda w: 5 + int(REPRO["meanfield"]["seeds"]) * (2 if int(w.rd) == 3 else 1) // 30,
     params:
-        cfg=REPRO_JSON,
-        config_hash=PLAN.hash,
+        # the job's own d and β (a new β or another d does not re-run the others)
+        cfg=lambda w: _meanfield_job_config(
+            REPRO,
+            "noise",
+            d=[int(w.rd)],
+            betas=[float(w.rbeta)],
+            profile_betas=[b for b in REPRO["meanfield"]["profile_betas"] if b == float(w.rbeta)],
+        ),
         base_seed=PLAN.config["base_seed"],
     shell:
-        "python -m attention_dynamics.reproductions --config {params.cfg:q} --config-hash {params.config_hash}"
+        "python -m attention_dynamics.reproductions --config {params.cfg:q}"
         " meanfield-noise --d {wildcards.rd} --beta {wildcards.rbeta} --base-seed {params.base_seed}"
         " --out {output.noise:q} --profiles {output.profiles:q} > {log:q} 2>&1"
 
@@ -100,18 +97,10 @@ rule meanfield:
         rates=f"{R}/tables/meanfield.parquet",
         emergence=f"{R}/tables/meanfield_emergence.parquet",
         profiles=f"{R}/tables/meanfield_profiles.parquet",
-        heat_png=_repro_report(
-            "meanfield_heatmap", "png", "meanfield_heatmap.rst", "BPA24 mean field"
-        ),
-        heat_pdf=_repro_report(
-            "meanfield_heatmap", "pdf", "meanfield_heatmap.rst", "BPA24 mean field"
-        ),
-        peaks_png=_repro_report(
-            "meanfield_peaks", "png", "meanfield_peaks.rst", "BPA24 mean field"
-        ),
-        peaks_pdf=_repro_report(
-            "meanfield_peaks", "pdf", "meanfield_peaks.rst", "BPA24 mean field"
-        ),
+        heat_png=_repro_report("meanfield_heatmap", "meanfield_heatmap.rst", "BPA24 mean field"),
+        heat_pdf=f"{R}/plots/reproductions/meanfield_heatmap.pdf",
+        peaks_png=_repro_report("meanfield_peaks", "meanfield_peaks.rst", "BPA24 mean field"),
+        peaks_pdf=f"{R}/plots/reproductions/meanfield_peaks.pdf",
     log:
         f"{R}/logs/reproductions/meanfield.log",
     benchmark:
@@ -123,15 +112,15 @@ rule meanfield:
         mem_mb=2000,
         runtime=10,
     params:
-        cfg=REPRO_JSON,
-        config_hash=PLAN.hash,
+        cfg=_job_config(REPRO, "meanfield"),
+        facts=lambda w: REPRO_FACTS["meanfield"],
         heat_png=_staged(f"{R}/plots/reproductions/meanfield_heatmap.png"),
         heat_pdf=_staged(f"{R}/plots/reproductions/meanfield_heatmap.pdf"),
         peaks_png=_staged(f"{R}/plots/reproductions/meanfield_peaks.png"),
         peaks_pdf=_staged(f"{R}/plots/reproductions/meanfield_peaks.pdf"),
     shell:
         "MPLBACKEND=Agg python -m attention_dynamics.reproductions --config {params.cfg:q}"
-        " --config-hash {params.config_hash} meanfield-aggregate --rates {input.rates:q} --noise {input.noise:q}"
+        " meanfield-aggregate --rates {input.rates:q} --noise {input.noise:q}"
         " --profiles {input.profiles:q} --out-rates {output.rates:q} --out-emergence {output.emergence:q}"
         " --out-profiles {output.profiles:q} --plot-heatmap {params.heat_png:q} {params.heat_pdf:q}"
         " --plot-peaks {params.peaks_png:q} {params.peaks_pdf:q} > {log:q} 2>&1"
@@ -147,18 +136,10 @@ rule emergence_growth:
     output:
         spectra=f"{R}/tables/emergence_spectra.parquet",
         growth=f"{R}/tables/emergence_growth.parquet",
-        growth_png=_repro_report(
-            "growth_rates", "png", "growth_rates.rst", "BPA24 finite n"
-        ),
-        growth_pdf=_repro_report(
-            "growth_rates", "pdf", "growth_rates.rst", "BPA24 finite n"
-        ),
-        sel_png=_repro_report(
-            "emergence_selection", "png", "emergence_selection.rst", "BPA24 finite n"
-        ),
-        sel_pdf=_repro_report(
-            "emergence_selection", "pdf", "emergence_selection.rst", "BPA24 finite n"
-        ),
+        growth_png=_repro_report("growth_rates", "growth_rates.rst", "BPA24 finite n"),
+        growth_pdf=f"{R}/plots/reproductions/growth_rates.pdf",
+        sel_png=_repro_report("emergence_selection", "emergence_selection.rst", "BPA24 finite n"),
+        sel_pdf=f"{R}/plots/reproductions/emergence_selection.pdf",
     log:
         f"{R}/logs/reproductions/emergence_growth.log",
     benchmark:
@@ -170,15 +151,15 @@ rule emergence_growth:
         mem_mb=2000,
         runtime=10,
     params:
-        cfg=REPRO_JSON,
-        config_hash=PLAN.hash,
+        cfg=_job_config(REPRO, "emergence"),
+        facts=lambda w: REPRO_FACTS["finite_n"],
         growth_png=_staged(f"{R}/plots/reproductions/growth_rates.png"),
         growth_pdf=_staged(f"{R}/plots/reproductions/growth_rates.pdf"),
         sel_png=_staged(f"{R}/plots/reproductions/emergence_selection.png"),
         sel_pdf=_staged(f"{R}/plots/reproductions/emergence_selection.pdf"),
     shell:
         "MPLBACKEND=Agg python -m attention_dynamics.reproductions --config {params.cfg:q}"
-        " --config-hash {params.config_hash} emergence-growth --spectra-inputs {input.spectra:q}"
+        " emergence-growth --spectra-inputs {input.spectra:q}"
         " --emergence {input.emergence:q} --meanfield {input.meanfield:q} --out-spectra {output.spectra:q}"
         " --out-growth {output.growth:q} --plot-growth {params.growth_png:q} {params.growth_pdf:q}"
         " --plot-selection {params.sel_png:q} {params.sel_pdf:q} > {log:q} 2>&1"

@@ -1,6 +1,9 @@
-# All figures of one sweep in one job (one interpreter start for the 8 files), PNG + PDF,
-# each in the HTML report with its caption (workflow/report/<figure>.rst). Drawn by
-# attention_dynamics.analysis.plots with MPLBACKEND=Agg (no display needed).
+# All figures of one sweep in one job (one interpreter start for the 8 files), PNG + PDF.
+# The PNGs are in the HTML report with their captions (workflow/report/<figure>.rst, which state
+# the sweep's settings from params.facts); the PDFs stay files for papers. Drawn by
+# attention_dynamics.analysis.plots with MPLBACKEND=Agg (no display needed). A fixed set of
+# files whatever the sweep's size: the PDF holds every page of plots.max_panels panels, the
+# PNG the first page (its title says which groups it shows).
 
 
 rule plots:
@@ -13,74 +16,51 @@ rule plots:
         staircase_png=report(
             f"{R}/plots/{{sweep}}/staircase.png",
             caption="../report/staircase.rst",
-            category="{sweep}",
+            category="Sweep {sweep}",
             subcategory="Energy staircase",
-            labels={"figure": "staircase", "format": "png"},
+            labels={"figure": "staircase"},
         ),
-        staircase_pdf=report(
-            f"{R}/plots/{{sweep}}/staircase.pdf",
-            caption="../report/staircase.rst",
-            category="{sweep}",
-            subcategory="Energy staircase",
-            labels={"figure": "staircase", "format": "pdf"},
-        ),
+        staircase_pdf=f"{R}/plots/{{sweep}}/staircase.pdf",
         clusters_png=report(
             f"{R}/plots/{{sweep}}/clusters.png",
             caption="../report/clusters.rst",
-            category="{sweep}",
+            category="Sweep {sweep}",
             subcategory="Cluster count",
-            labels={"figure": "clusters", "format": "png"},
+            labels={"figure": "clusters"},
         ),
-        clusters_pdf=report(
-            f"{R}/plots/{{sweep}}/clusters.pdf",
-            caption="../report/clusters.rst",
-            category="{sweep}",
-            subcategory="Cluster count",
-            labels={"figure": "clusters", "format": "pdf"},
-        ),
+        clusters_pdf=f"{R}/plots/{{sweep}}/clusters.pdf",
         times_png=report(
             f"{R}/plots/{{sweep}}/times.png",
             caption="../report/times.rst",
-            category="{sweep}",
+            category="Sweep {sweep}",
             subcategory="Escape and merge times",
-            labels={"figure": "times", "format": "png"},
+            labels={"figure": "times"},
         ),
-        times_pdf=report(
-            f"{R}/plots/{{sweep}}/times.pdf",
-            caption="../report/times.rst",
-            category="{sweep}",
-            subcategory="Escape and merge times",
-            labels={"figure": "times", "format": "pdf"},
-        ),
+        times_pdf=f"{R}/plots/{{sweep}}/times.pdf",
         lifetimes_png=report(
             f"{R}/plots/{{sweep}}/lifetimes.png",
             caption="../report/lifetimes.rst",
-            category="{sweep}",
+            category="Sweep {sweep}",
             subcategory="Plateau lifetimes",
-            labels={"figure": "lifetimes", "format": "png"},
+            labels={"figure": "lifetimes"},
         ),
-        lifetimes_pdf=report(
-            f"{R}/plots/{{sweep}}/lifetimes.pdf",
-            caption="../report/lifetimes.rst",
-            category="{sweep}",
-            subcategory="Plateau lifetimes",
-            labels={"figure": "lifetimes", "format": "pdf"},
-        ),
+        lifetimes_pdf=f"{R}/plots/{{sweep}}/lifetimes.pdf",
+    log:
+        f"{R}/logs/plots/{{sweep}}.log",
+    benchmark:
+        f"{R}/benchmarks/plots/{{sweep}}.tsv"
+    conda:
+        f"../{ENV}"
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=20,
     params:
         tables=lambda w, input: os.path.dirname(input.runs),
         max_panels=PLAN.config["plots"]["max_panels"],
         n_betas=PLAN.config["plots"]["n_betas"],
         outdir=lambda w: f"{R}/plots/{w.sweep}",
-    conda:
-        f"../{ENV}"
-    log:
-        f"{R}/logs/plots/{{sweep}}.log",
-    benchmark:
-        f"{R}/benchmarks/plots/{{sweep}}.tsv"
-    threads: 1
-    resources:
-        mem_mb=3000,
-        runtime=20,
+        facts=lambda w: _sweep_facts(PLAN.config["sweeps"][w.sweep]),
     shell:
         "MPLBACKEND=Agg python -m attention_dynamics.analysis.plots all --sweep {wildcards.sweep}"
         " --tables {params.tables:q} --outdir {params.outdir:q} --formats png pdf"

@@ -1,4 +1,4 @@
-# One job per grid cell: every seed of the cell in one process (SCIENCE §7: per-job
+# One job per grid cell: every seed of the cell in one process (docs/science.md §7: per-job
 # overhead), writing runs/events/lifetimes/trajectories.parquet atomically.
 
 
@@ -13,21 +13,21 @@ rule simulate_cell:
         events=f"{R}/cells/{{sweep}}/{{cell}}/events.parquet",
         lifetimes=f"{R}/cells/{{sweep}}/{{cell}}/lifetimes.parquet",
         trajectories=f"{R}/cells/{{sweep}}/{{cell}}/trajectories.parquet",
+    log:
+        f"{R}/logs/cells/{{sweep}}/{{cell}}.log",
+    benchmark:
+        f"{R}/benchmarks/cells/{{sweep}}/{{cell}}.tsv"
+    conda:
+        f"../{ENV}"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=lambda w: PLAN.index[w.sweep, w.cell].runtime_min,
     params:
         cell=lambda w: PLAN.index[w.sweep, w.cell].json,
         seeds=lambda w: PLAN.index[w.sweep, w.cell].seeds,
         base_seed=PLAN.config["base_seed"],
         outdir=lambda w: f"{R}/cells/{w.sweep}/{w.cell}",
-    conda:
-        f"../{ENV}"
-    log:
-        f"{R}/logs/cells/{{sweep}}/{{cell}}.log",
-    benchmark:
-        f"{R}/benchmarks/cells/{{sweep}}/{{cell}}.tsv"
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=lambda w: PLAN.index[w.sweep, w.cell].runtime_min,
     shell:
         "python -m attention_dynamics run-cell --cell {params.cell:q} --seeds {params.seeds}"
         " --base-seed {params.base_seed} --out {params.outdir:q} > {log:q} 2>&1"

@@ -8,6 +8,16 @@ from scipy.sparse.csgraph import connected_components
 __all__ = [
     "components",
     "single_linkage_labels",
+    "circle_components",
+    "components_with_extents",
+    "component_extents",
+    "is_macroscopic",
+    "tight_mass_fraction",
+    "locate_first",
+    "first_time_on_grid",
+    "FORMATION_SAMPLES",
+    "FORMATION_FRACTION",
+    "FORMATION_TIGHT_ANGLE",
     "cluster_centres",
     "min_intercluster_angle",
     "collapse_close_points",
@@ -48,6 +58,113 @@ def single_linkage_labels(x: np.ndarray, theta_c: float) -> tuple[int, np.ndarra
     return components(x @ x.T > np.cos(theta_c))
 
 
+def circle_components(x: np.ndarray, theta_c: float, mass=None):
+    """Single linkage at angle θ_c for points on the circle S¹, in O(n log n).
+
+    On the circle the components of {i ~ j : angle < θ_c} are the arcs of sorted angles
+    separated by gaps ≥ θ_c (a pair spanning such a gap is at least that far apart), so
+    sorting replaces the n² Gram matrix. Returns ``(labels, masses, extents)``: component
+    of each point, component masses, and angular extents (sum of the gaps inside the arc;
+    this is the diameter for arcs shorter than π).
+    """
+    n = x.shape[0]
+    mass = np.ones(n) if mass is None else np.asarray(mass, float)
+    phi = np.arctan2(x[:, 1], x[:, 0])
+    order = np.argsort(phi)
+    ps = phi[order]
+    gaps = np.diff(np.concatenate([ps, [ps[0] + 2 * np.pi]]))  # gaps[i]: from ps[i] to ps[i+1] (circular)
+    cut = gaps >= theta_c
+    labels = np.empty(n, dtype=np.int64)
+    if cut.sum() <= 1:
+        labels[:] = 0
+        ext = 2 * np.pi - (gaps[cut].sum() if cut.any() else 0.0)
+        return labels, np.array([mass.sum()]), np.array([min(ext, 2 * np.pi)])
+    # start the walk just after the first cut so that every arc is contiguous
+    start = int(np.argmax(cut)) + 1
+    idx = (np.arange(n) + start) % n
+    comp = np.concatenate([[0], np.cumsum(cut[idx][:-1])])
+    labels[order[idx]] = comp
+    count = int(comp[-1]) + 1
+    masses = np.bincount(comp, weights=mass[order[idx]], minlength=count)
+    inner = np.where(cut[idx], 0.0, gaps[idx])  # a gap inside an arc links idx[i] to idx[i+1]
+    extents = np.bincount(comp, weights=inner, minlength=count)
+    return labels, masses, extents
+
+
+def component_extents(x: np.ndarray, labels: np.ndarray, count: int) -> np.ndarray:
+    """Angular diameter (largest pairwise angle) of every component; 0 for single points."""
+    extents = np.zeros(count)
+    for c in np.flatnonzero(np.bincount(labels, minlength=count) > 1):
+        xc = x[labels == c]
+        extents[c] = float(np.arccos(np.clip((xc @ xc.T).min(), -1.0, 1.0)))
+    return extents
+
+
+def components_with_extents(x: np.ndarray, theta_c: float, mass=None):
+    """Single-linkage components at θ_c with masses and angular diameters (any d).
+
+    d = 2 uses :func:`circle_components` (O(n log n)); d ≥ 3 uses :func:`single_linkage_labels`
+    and the largest pairwise angle inside each component. Returns ``(labels, masses, extents)``.
+    """
+    if x.shape[1] == 2:
+        return circle_components(x, theta_c, mass)
+    mass = np.ones(x.shape[0]) if mass is None else np.asarray(mass, float)
+    count, labels = single_linkage_labels(x, theta_c)
+    masses = np.bincount(labels, weights=mass, minlength=count)
+    return labels, masses, component_extents(x, labels, count)
+
+
+# The formation rule (BPA24 emergence; attention_dynamics.reproductions.formation and the engine's
+# uniform-data runs use it alike): clusters have formed at the first time t_f at which a fraction
+# FORMATION_FRACTION of the mass lies in θ_c-components of angular diameter < FORMATION_TIGHT_ANGLE;
+# the clusters at formation are the components holding at least a fraction m_min of the mass.
+FORMATION_FRACTION = 0.9
+FORMATION_TIGHT_ANGLE = 0.25
+
+
+def is_macroscopic(masses, min_mass: float, total: float) -> np.ndarray:
+    """Which clusters are macroscopic: mass ≥ min_mass · total (relative slack 1e-9 for round-off,
+    so that a cluster of exactly the threshold mass counts)."""
+    return np.asarray(masses, dtype=np.float64) >= min_mass * total * (1.0 - 1e-9)
+
+
+def tight_mass_fraction(x: np.ndarray, theta_c: float, tight_angle: float = FORMATION_TIGHT_ANGLE, mass=None):
+    """The formation rule's measure: the fraction of the mass in θ_c-components of angular diameter
+    < ``tight_angle``. Returns ``(fraction, labels, masses, extents)`` (see :func:`components_with_extents`)."""
+    labels, masses, extents = components_with_extents(x, theta_c, mass)
+    return float(masses[extents < tight_angle].sum() / masses.sum()), labels, masses, extents
+
+
+def locate_first(holds, lo: float, hi: float, rel_tol: float) -> float:
+    """Smallest t in (lo, hi] with ``holds(t)`` (given ``holds(hi)`` and not ``holds(lo)``), by bisection
+    to ``hi − lo ≤ rel_tol · max(hi, 1)``; returns the upper end of the final bracket."""
+    while hi - lo > rel_tol * max(hi, 1.0):
+        mid = 0.5 * (lo + hi)
+        if holds(mid):
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+FORMATION_SAMPLES = 8  # checks of the formation rule per solver step (see first_time_on_grid)
+
+
+def first_time_on_grid(holds, t0: float, t1: float, samples: int, rel_tol: float):
+    """First t in (t0, t1] with ``holds(t)`` for a criterion that need not be monotone (the formation
+    rule: a cluster can become tight, then join a wide one): checked at ``samples`` equally spaced
+    points, the last one t1, and located by :func:`locate_first` before the first point where it
+    holds. None if it holds at none of them."""
+    grid = t0 + (t1 - t0) * np.arange(1, samples + 1) / samples
+    grid[-1] = t1
+    lo = t0
+    for hi in grid:
+        if holds(hi):
+            return locate_first(holds, lo, hi, rel_tol)
+        lo = hi
+    return None
+
+
 def _canonical(labels: np.ndarray) -> np.ndarray:
     """Relabel arbitrary integer labels as 0, 1, … in order of first appearance."""
     _, first, inverse = np.unique(labels, return_index=True, return_inverse=True)
@@ -84,7 +201,7 @@ def collapse_close_points(x: np.ndarray, mass: np.ndarray, delta: float):
     """Replace every group of points linked at chordal distance < δ by one weighted point.
 
     ‖x_i − x_j‖ < δ is tested as ⟨x_i, x_j⟩ > 1 − δ²/2. Each group becomes its
-    mass-weighted normalised mean carrying the group's total mass (SCIENCE §5: the
+    mass-weighted normalised mean carrying the group's total mass (docs/science.md §5: the
     error this causes in merge times scales as δ²).
 
     Returns ``(x_new, mass_new, group)`` where ``group[i]`` is the new index of old

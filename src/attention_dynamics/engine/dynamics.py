@@ -1,6 +1,6 @@
 """The SA and USA vector fields on the sphere, written once.
 
-Notation (SCIENCE.md §1): points ``x`` of shape ``(m, d)`` on S^{d-1}, carrying
+Notation (docs/science.md §1): points ``x`` of shape ``(m, d)`` on S^{d-1}, carrying
 positive masses ``mass`` (counts; a group of coincident particles is one point of
 mass equal to its size), total mass ``n = mass.sum()``, inverse temperature β.
 
@@ -14,17 +14,25 @@ mass equal to its size), total mass ``n = mass.sum()``, inverse temperature β.
 
 with P_x(y) = y − ⟨x,y⟩x. Because P_{x_i}(x_i) = 0 these are the usual fields, but
 written in the *difference form* with the self-term removed, which avoids the
-catastrophic cancellation of computing P_x(W X) for a collapsed cluster (SCIENCE §5),
+catastrophic cancellation of computing P_x(W X) for a collapsed cluster (docs/science.md §5),
 and with exponents β(⟨x,y⟩−1) ≤ 0, which cannot overflow at any β.
 """
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 
 MODELS = ("sa", "usa")
+# Implementations of the field and the integrator: numpy, numba (compiled, :mod:`.kernels`),
+# or auto = numba when it is installed (the faster one at every size measured).
+ENGINES = ("auto", "numpy", "numba")
 
 __all__ = [
     "MODELS",
+    "ENGINES",
+    "resolve_engine",
+    "numba_available",
     "project_tangent",
     "attention_weights",
     "velocity",
@@ -35,6 +43,22 @@ __all__ = [
     "energy",
     "pairwise_cosines",
 ]
+
+
+def numba_available() -> bool:
+    """Whether numba can be imported (checked without importing it)."""
+    return importlib.util.find_spec("numba") is not None
+
+
+def resolve_engine(engine: str) -> str:
+    """``"numpy"`` or ``"numba"`` for an engine name of ``ENGINES`` (``"auto"``: numba when installed)."""
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {list(ENGINES)}, got {engine!r}")
+    if engine == "auto":
+        return "numba" if numba_available() else "numpy"
+    if engine == "numba" and not numba_available():
+        raise ValueError("engine='numba' needs the numba package (pip install numba); or use engine='numpy'")
+    return engine
 
 
 def project_tangent(x: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -74,7 +98,8 @@ def _check_model(model: str) -> None:
 _BLOCK_ELEMENTS = 32768
 
 
-def velocity(x: np.ndarray, mass: np.ndarray, beta: float, model: str, exact: bool = False) -> np.ndarray:
+def velocity(x: np.ndarray, mass: np.ndarray, beta: float, model: str, exact: bool = False,
+             engine: str = "numpy") -> np.ndarray:
     """The vector field ẋ_i = P_{x_i}( Σ_{j≠i} a_ij (x_j − x_i) ) for all points at once.
 
     With K_ij = e^{β(⟨x_i,x_j⟩−1)} and s_i = Σ_{j≠i} K_ij m_j, the bracket is
@@ -83,15 +108,20 @@ def velocity(x: np.ndarray, mass: np.ndarray, beta: float, model: str, exact: bo
 
     ``exact=False`` (weighted points): the bracket is evaluated as Σ_{j≠i} K_ij m_j x_j − s_i x_i
     with the self-term removed. Every remaining term comes from a *distinct* point, so for
-    collapsed clusters nothing of size O(1) cancels (SCIENCE §5) — but particles that
+    collapsed clusters nothing of size O(1) cancels (docs/science.md §5) — but particles that
     coincide while being separate points would cancel to round-off.
     ``exact=True``: the bracket is summed from explicit differences x_j − x_i, and the
     exponent is −β‖x_j − x_i‖²/2, so coincident particles contribute exactly 0 (the full
     system without collapse uses this; it moves d times more memory).
-    Rows are processed in cache-sized blocks.
+    Rows are processed in cache-sized blocks. ``engine="numba"`` (or ``"auto"`` with numba
+    installed) evaluates the same sums in one compiled pass per row (:func:`.kernels.velocity`).
     """
     if model not in MODELS:
         raise ValueError(f"model must be one of {MODELS}, got {model!r}")
+    if engine != "numpy" and resolve_engine(engine) == "numba":
+        from . import kernels
+
+        return kernels.velocity(x, mass, beta, model, exact)
     m, d = x.shape
     mx = x * mass[:, None]
     usa = model == "usa"

@@ -10,10 +10,13 @@ provenance (package version, git commit, config hash) as file metadata, via
 from __future__ import annotations
 
 import json
+import sys
+from pathlib import Path
 
 import pandas as pd
 import pyarrow.parquet as pq
 
+from ..results import table_columns, tables_markdown  # the registry of every table (docs/tables.md)
 from .sweep import TABLE_NAMES
 
 __all__ = ["EXTRA_RUN_COLUMNS", "table_columns", "aggregate", "tables_markdown", "run_from_snakemake", "main"]
@@ -29,23 +32,10 @@ EXTRA_RUN_COLUMNS = {
     "rtol": "relative tolerance of the integrator",
     "atol": "absolute tolerance of the integrator",
     "per_decade": "trajectory samples per decade of time",
-    "max_steps": "most solver steps per simulation (more: status failed)",
+    "max_steps": "most solver step attempts per simulation (more: status failed)",
+    "max_wall_seconds": "wall-clock limit per simulation in seconds (more: status failed)",
     "n_seeds_cell": "number of seeds of the cell (seed indices 0 … n_seeds_cell − 1)",
 }
-
-
-def table_columns(name: str) -> dict[str, str]:
-    """Column -> description of an aggregated table (runs, events, lifetimes, trajectories, fits)."""
-    if name == "fits":
-        from ..analysis.fits import FIT_COLUMNS
-
-        return dict(FIT_COLUMNS)
-    from .cell import TABLES
-
-    cols = dict(TABLES[name])
-    if name == "runs":
-        cols.update(EXTRA_RUN_COLUMNS)
-    return cols
 
 
 def _cell_extra(cell: dict) -> dict:
@@ -61,7 +51,7 @@ def _cell_extra(cell: dict) -> dict:
         "r": p["r"] if init == "gaussian" else nan,
         "sigma": p["sigma"] if init == "gaussian" else nan,
         "rtol": p["rtol"], "atol": p["atol"], "per_decade": int(p["per_decade"]),
-        "max_steps": int(p["max_steps"]),
+        "max_steps": int(p["max_steps"]), "max_wall_seconds": float(p["max_wall_seconds"]),
         "n_seeds_cell": int(cell["seeds"]),
     }
 
@@ -80,7 +70,8 @@ def _concat(frames: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
 
 def _coerce(df: pd.DataFrame, name: str) -> pd.DataFrame:
     """Stable dtypes whatever the cells held (an all-empty cell table comes back as object)."""
-    text = {"sweep", "cell_id", "model", "init", "status", "reason", "cell_path", "group_id", "centres", "masses"}
+    text = {"sweep", "cell_id", "model", "init", "status", "reason", "engine", "cell_path", "group_id", "centres",
+            "masses", "kind", "closed_by", "formation_status"}
     booleans = {"escape_censored", "censored"}
     for col in df.columns:
         if col in text:
@@ -92,19 +83,48 @@ def _coerce(df: pd.DataFrame, name: str) -> pd.DataFrame:
     return df
 
 
+def _repair_cells(cells: list[dict], files: dict[str, list[str]], base_seed: int | None, log=None) -> list[str]:
+    """Verify every cell's tables against their checksums; recompute a cell with a damaged table
+    (truncated, flipped bits: attention_dynamics.pipeline.integrity) in place, with its own seeds, so
+    it holds the numbers a clean run gives. Without ``base_seed`` a damaged cell is an error."""
+    from .cell import run_cell
+    from .integrity import verify
+
+    repaired = []
+    for i, cell in enumerate(cells):
+        bad = [v for v in (verify(fs[i]) for fs in files.values()) if v.damaged]
+        if not bad:
+            continue
+        what = "; ".join(f"{v.path}: {v.reason}" for v in bad)
+        if base_seed is None:
+            raise ValueError(f"damaged cell table(s): {what}")
+        folder = Path(next(iter(files.values()))[i]).parent
+        paths = {t: files[t][i] if t in files else str(folder / f"{t}.parquet") for t in TABLE_NAMES}
+        run_cell({"sweep": cell["sweep"], **cell["params"]}, int(cell["seeds"]), paths, base_seed=base_seed,
+                 meta={"config_hash": ""})
+        repaired.append(cell["path"])
+        msg = f"recomputed cell {cell['sweep']}/{cell['path']}: {what}"
+        print(msg, file=sys.stderr, flush=True)
+        if log is not None:
+            print(msg, file=log, flush=True)
+    return repaired
+
+
 def aggregate(cells: list[dict], files: dict[str, list[str]], out: dict[str, str], *, config_hash: str = "",
-              meta: dict | None = None, log=None) -> dict[str, pd.DataFrame]:
+              meta: dict | None = None, log=None, base_seed: int | None = None) -> dict[str, pd.DataFrame]:
     """Concatenate per-cell tables.
 
     ``cells[i]`` (a dict with keys sweep, path, group, seeds, params) belongs to
     ``files[table][i]`` for every table. Writes ``out[table]`` for each table in
-    ``out`` and returns the frames.
+    ``out`` and returns the frames. Every cell file is first checked against its checksum;
+    a damaged cell is recomputed (with ``base_seed``) or, without it, raises ValueError.
     """
     from .io import provenance, write_table
 
     for t, fs in files.items():
         if len(fs) != len(cells):
             raise ValueError(f"{t}: {len(fs)} files for {len(cells)} cells")
+    _repair_cells(cells, files, base_seed, log)
     sweeps = sorted({c["sweep"] for c in cells})
     prov = provenance(config_hash=config_hash, sweeps=sweeps, n_cells=str(len(cells)), **(meta or {}))
     result = {}
@@ -129,66 +149,24 @@ def aggregate(cells: list[dict], files: dict[str, list[str]], out: dict[str, str
     return result
 
 
-def tables_markdown() -> str:
-    """The text of docs/tables.md: every column of every aggregated table."""
-    from ..analysis.fits import FIT_COLUMNS
-
-    intro = {
-        "runs": "One row per simulation (sweep, cell, β, seed).",
-        "events": "One row per merge event of a simulation.",
-        "lifetimes": "One row per plateau (stretch of constant cluster count) of a simulation.",
-        "trajectories": "Log-spaced samples of the energy and cluster count of every simulation.",
-        "fits": "One row per (fit group, quantity): ln T = a + c·β + b·ln β over β and seeds.",
-    }
-    lines = [
-        "# Result tables",
-        "",
-        "Written by the Snakemake workflow to `results/tables/` (Parquet). Generated from the",
-        "package (`python -m attention_dynamics.pipeline.aggregate --markdown`); `tests/test_workflow.py`",
-        "checks that this file is up to date. Every column's description is also stored in the",
-        "Parquet field metadata (key `description`), and every file carries provenance in its",
-        "key-value metadata: `attention_dynamics_version`, `git_commit`, `config_hash`,",
-        "`created_utc`, `usa_time_convention`, `sweeps`, `n_cells` (fits: also the fit settings).",
-        "",
-        "Join keys: `sweep`, `cell_id`, `beta`, `seed` identify a simulation in every table;",
-        "`group_id` (runs, fits) identifies a scaling-law fit group. Per-cell tables under",
-        "`results/cells/<sweep>/<cell path>/` have the same columns without the runs extras.",
-        "",
-    ]
-    for name in (*TABLE_NAMES, "fits"):
-        cols = table_columns(name) if name != "fits" else FIT_COLUMNS
-        lines += [f"## {name}.parquet", "", intro[name], "", "| column | description |", "|---|---|"]
-        for c, doc in cols.items():
-            extra = " *(added by aggregation)*" if name == "runs" and c in EXTRA_RUN_COLUMNS else ""
-            lines.append(f"| `{c}` | {doc.replace('|', '∣')}{extra} |")
-        lines.append("")
-    return "\n".join(lines)
-
-
 def run_from_snakemake(smk) -> None:  # pragma: no cover - exercised through the workflow tests
     """Entry point of workflow/scripts/aggregate.py."""
     from .sweep import check_config
 
-    plan = check_config(smk.config, check_results=False)
+    plan = check_config(smk.config, check_results=False, horizons=False)
     cells = [{"sweep": c.sweep, "path": c.path, "group": c.group, "seeds": c.seeds, "params": c.params}
              for c in plan.cells]
     files = {t: list(getattr(smk.input, t)) for t in TABLE_NAMES}
     out = {t: getattr(smk.output, t) for t in TABLE_NAMES}
     with open(smk.log[0], "w") as log:
-        aggregate(cells, files, out, config_hash=plan.hash, log=log)
+        aggregate(cells, files, out, config_hash=plan.hash, log=log, base_seed=plan.config["base_seed"])
 
 
 def main(argv=None) -> int:
-    import argparse
+    """``--markdown docs/tables.md``: the command that regenerates the table documentation."""
+    from ..results import main as results_main
 
-    p = argparse.ArgumentParser(prog="python -m attention_dynamics.pipeline.aggregate")
-    p.add_argument("--markdown", metavar="PATH", help="write the table documentation (docs/tables.md)")
-    args = p.parse_args(argv)
-    if args.markdown:
-        from .io import atomic_write_text
-
-        atomic_write_text(tables_markdown(), args.markdown)
-    return 0
+    return results_main(argv)
 
 
 if __name__ == "__main__":

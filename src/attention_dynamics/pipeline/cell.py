@@ -23,12 +23,14 @@ import numpy as np
 import pandas as pd
 
 from .. import initial
-from ..engine.simulate import EVENT_COLUMNS, LIFETIME_COLUMNS, TRAJECTORY_COLUMNS, simulate
+from ..engine.clusters import is_macroscopic, single_linkage_labels
+from ..engine.dynamics import ENGINES
+from ..engine.simulate import EVENT_COLUMNS, LIFETIME_COLUMNS, TRAJECTORY_COLUMNS, default_record_times, simulate
 from ..theory.twocluster import escape_theorem_gamma, escape_time_lower_bound
 
 __all__ = [
     "CELL_DEFAULTS", "PARAM_COLUMNS", "RUN_COLUMNS", "canonical_cell", "validate_cell", "cell_id", "seed_sequence",
-    "make_initial_data", "run_one", "run_cell", "TABLES",
+    "make_initial_data", "default_min_mass", "mixture_escape_caps", "run_one", "run_cell", "TABLES",
 ]
 
 CELL_DEFAULTS: dict = {
@@ -51,10 +53,14 @@ CELL_DEFAULTS: dict = {
     "rtol": 1e-10,
     "atol": 1e-12,
     "per_decade": 8,
-    "max_steps": 200_000,    # solver steps per simulation; more: the run is recorded as failed
+    "max_steps": 200_000,    # solver step attempts (accepted + rejected) per simulation; more: the run fails
+    "min_mass": None,        # macroscopic threshold (fraction of the mass); None = the family default
+    "max_wall_seconds": 3600.0,  # wall-clock limit per simulation; more: the run is recorded as failed
+    "engine": "auto",        # "numpy" | "numba" | "auto" (numba when installed): same merge times to ~1e-13
 }
 # keys that do not change the initial data, hence are left out of the seed key
-_NOT_IN_SEED = {"beta", "model", "t_max", "theta_c", "delta", "rtol", "atol", "per_decade", "max_steps"}
+_NOT_IN_SEED = {"beta", "model", "t_max", "theta_c", "delta", "rtol", "atol", "per_decade", "max_steps", "min_mass",
+                "max_wall_seconds", "engine"}
 
 PARAM_COLUMNS = {
     "sweep": "sweep name from the config",
@@ -70,30 +76,61 @@ PARAM_COLUMNS = {
     "t_max": "horizon of the simulation",
     "theta_c": "single-linkage angle defining clusters (rad)",
     "delta": "collapse radius δ (chordal)",
+    "min_mass": "macroscopic threshold used: a cluster counts when it holds ≥ this fraction of the mass (the "
+                "config's min_mass, or the family default: caps/gaussian half the smallest cap/component's mass "
+                "fraction, uniform max(0.01, 3/n))",
     "seed": "seed index within the cell",
 }
 RUN_COLUMNS = {
     **PARAM_COLUMNS,
     "status": "ok, failed (numerical fault, see reason) or error (exception, see reason)",
     "reason": "why the run failed; empty when status is ok",
-    "escape_time": "first exit of a particle from its doubled cap S_q(2ε) (NaN if none before t_end)",
-    "escape_censored": "True if caps were given but no particle left its doubled cap before the run ended",
-    "first_merge_time": "time of the first merge (NaN if none)",
-    "n_merges": "number of merges recorded",
-    "censored": "True if t_max was reached while more than one cluster remained",
+    "escape_time": "first exit of a tracked particle from its doubled cap S_q(2ε) (caps: every particle, the "
+                   "cap centres w_q, ε = eps; gaussian: the particles of the macroscopic clusters at t = 0, caps "
+                   "around their components' means with ε = escape_eps; uniform: NaN, no reference centres). NaN "
+                   "if no exit before t_end",
+    "escape_censored": "True if escape caps were defined but no tracked particle left its doubled cap before the run "
+                       "ended",
+    "escape_eps": "ε of the escape caps: eps (caps); gaussian: ε̂ = max over the tracked particles of "
+                  "1 − ⟨x_i(0), w̄_q⟩, w̄_q the normalised mean of component q's tracked particles (the smallest "
+                  "common cap holding them); NaN for uniform data",
+    "first_merge_time": "time of the first merge of two macroscopic clusters (NaN if none)",
+    "n_merges": "merges of two macroscopic clusters (events of kind merge)",
+    "n_absorptions": "absorptions of a cluster below min_mass by a macroscopic one (stragglers joining)",
+    "censored": "True if t_max was reached while more than one macroscopic cluster remained (uniform: or before "
+                "the clusters formed)",
     "t_end": "time the run stopped (all mass in one point, or t_max)",
-    "n_clusters_initial": "single-linkage cluster count at t = 0",
-    "n_clusters_final": "single-linkage cluster count at t_end",
+    "n_clusters_initial": "macroscopic clusters (single linkage at θ_c, mass ≥ min_mass) when the measurement "
+                          "starts: t = 0 (caps, gaussian, sparse uniform) or the formation time (uniform); −1 if "
+                          "never formed",
+    "n_clusters_final": "macroscopic clusters at t_end (−1 if the clusters never formed)",
+    "formation_status": "uniform data: ok (clusters formed at formation_time; measurement starts there), "
+                        "not_formed (not before t_end), sparse (the formation rule holds at t = 0 because most "
+                        "particles are isolated at θ_c — too few particles for θ_c; the rule does not apply and "
+                        "the measurement starts at t = 0, as reproductions.formation's status sparse); empty for "
+                        "caps and gaussian data",
+    "formation_time": "uniform data: the first time a fraction 0.9 of the mass lies in θ_c-clusters of angular "
+                      "diameter < 0.25 rad (the rule of reproductions.formation, shared code); NaN unless "
+                      "formation_status is ok",
+    "n_clusters_formation": "uniform data: macroscopic clusters (mass ≥ min_mass) at formation_time; −1 unless "
+                            "formation_status is ok",
     "d_min": "smallest angle between centres (rad; NaN for uniform data)",
-    "alpha": "cap separation α(ε) = cos(max(D_min − 2 arccos(1−2ε), 0)) (caps only)",
-    "escape_gamma": "γ = 1 − α − 8ε − log(2n²/ε)/β; the escape lower bound holds when γ > 0",
-    "escape_bound": "GKPR24 lower bound T₂ = (ε/n) e^{(1−α)β} on the escape time",
+    "alpha": "cap separation α(ε) = cos(max(D_min − 2 arccos(1−2ε), 0)) of the escape caps (caps: centres w_q, "
+             "ε = eps; gaussian: means w̄_q, ε = escape_eps; NaN for uniform)",
+    "escape_gamma": "γ = 1 − α − 8ε − log(2n²/ε)/β; the escape lower bound holds when γ > 0 (caps only: mixture "
+                    "stragglers start outside every cap, outside the theorem's hypothesis)",
+    "escape_bound": "GKPR24 lower bound T₂ = (ε/n) e^{(1−α)β} on the escape time (caps only)",
     "wall_seconds": "wall-clock seconds of this simulation",
-    "n_steps": "accepted + rejected solver steps",
+    "n_steps": "accepted solver steps",
+    "n_rejected": "rejected step attempts (each costs 12 vector-field evaluations); n_steps + n_rejected is "
+                  "bounded by max_steps",
     "n_rhs": "vector-field evaluations",
     "n_restarts": "solver restarts (collapses, merges, local-time resets)",
     "n_collapses": "collapse operations (groups within δ replaced by weighted points)",
+    "n_guarded": "times a cluster within δ was left uncollapsed because a join of it was imminent (the collapse "
+                 "guard that keeps event times independent of δ)",
     "max_norm_error": "largest | |x| − 1 | seen at a step end before renormalisation",
+    "engine": "integrator implementation that ran: numpy or numba (empty if the run raised)",
 }
 KEY_COLUMNS = {"sweep": PARAM_COLUMNS["sweep"], "cell_id": PARAM_COLUMNS["cell_id"],
                "beta": PARAM_COLUMNS["beta"], "seed": PARAM_COLUMNS["seed"]}
@@ -139,6 +176,8 @@ def validate_cell(cell: dict) -> dict:
         raise ValueError(f"init must be one of ['caps', 'gaussian', 'uniform'], got {c['init']!r}")
     if c["centres"] not in ("circle", "random"):
         raise ValueError(f"centres must be one of ['circle', 'random'], got {c['centres']!r}")
+    if c["engine"] not in ENGINES:
+        raise ValueError(f"engine must be one of {list(ENGINES)}, got {c['engine']!r}")
     c["d"] = _number(c, "d", int, 2, lo_open=False, what="(points on S^(d-1))")
     c["n"] = _number(c, "n", int, 1, lo_open=False)
     c["k"] = 1 if c["init"] == "uniform" else _number(c, "k", int, 1, lo_open=False)
@@ -157,6 +196,7 @@ def validate_cell(cell: dict) -> dict:
     c["atol"] = _number(c, "atol", float, 0.0)
     c["per_decade"] = _number(c, "per_decade", int, 1, lo_open=False)
     c["max_steps"] = _number(c, "max_steps", int, 1, lo_open=False, what="(solver steps per simulation)")
+    c["max_wall_seconds"] = _number(c, "max_wall_seconds", float, 0.0, what="(wall-clock seconds per simulation)")
     if c["spacing"] is not None:
         c["spacing"] = _number(c, "spacing", float, 0.0, what="(radians)")
     if c["masses"] is not None:
@@ -164,7 +204,35 @@ def validate_cell(cell: dict) -> dict:
         if not isinstance(ms, (list, tuple)) or len(ms) != c["k"]:
             raise ValueError(f"masses must be a list of k={c['k']} positive numbers, got {ms!r}")
         c["masses"] = [_number({"masses": v}, "masses", float, 0.0) for v in ms]
+    if c["min_mass"] is not None:
+        c["min_mass"] = _number(c, "min_mass", float, 0.0, 1.0, what="(fraction of the total mass)")
+        if c["init"] != "uniform":
+            largest = float(initial.split_counts(c["n"], c["k"], c["masses"]).max()) / c["n"]
+            if not is_macroscopic([largest], c["min_mass"], 1.0)[0]:
+                raise ValueError(f"min_mass={c['min_mass']!r} exceeds the largest cap/component mass fraction "
+                                 f"{largest:.6g} (n={c['n']}, k={c['k']}): no cluster would be macroscopic")
     return c
+
+
+def default_min_mass(cell: dict) -> float:
+    """The macroscopic threshold of a cell: its ``min_mass``, or the family default.
+
+    * caps and gaussian: half the mass fraction of the smallest cap/component. Every cap or
+      component is macroscopic; a piece of one only if it holds more than half of it (so one
+      component is never counted twice); single particles and groups of fewer than n_q/2
+      particles (stragglers) are not. k = 12 equal caps: 1/24.
+    * uniform: max(0.01, 3/n). The clusters that emerge hold ≈ 1/l*(β) each (l* ≈ √(2β) in d = 2),
+      while particles left between them stay single or in pairs (measured at formation, d = 2,
+      n = 512–2000, β = 5–40: clusters ≥ 29 particles, stragglers ≤ 15 at n = 2000); 1 % is the
+      emergence table's m_min (so at n ≥ 300 the count at formation is that table's count), and
+      3 particles keeps single particles and pairs out at small n.
+    """
+    c = canonical_cell(cell)
+    if c["min_mass"] is not None:
+        return float(c["min_mass"])
+    if c["init"] == "uniform":
+        return max(0.01, 3.0 / c["n"])
+    return 0.5 * float(initial.split_counts(c["n"], c["k"], c["masses"]).min()) / c["n"]
 
 
 def canonical_cell(cell: dict) -> dict:
@@ -216,6 +284,58 @@ def _min_centre_angle(centres) -> float:
     return float(np.arccos(g.max()))
 
 
+def mixture_escape_caps(x: np.ndarray, labels: np.ndarray, theta_c: float, min_mass: float):
+    """Escape caps of Gaussian-mixture data: ``(centres, eps, tracked_labels)``.
+
+    The tracked particles are those in macroscopic clusters at t = 0 (single linkage at θ_c,
+    mass ≥ min_mass); stragglers are not tracked (they start away from their component and
+    move *towards* it). The cap of component q is centred at w̄_q, the normalised mean of q's
+    tracked particles, with the common radius ε̂ = max over tracked particles of
+    1 − ⟨x_i, w̄_{q(i)}⟩: the smallest caps S_q(ε̂) holding every tracked particle. The escape
+    is then the caps' definition: the first exit of a tracked particle from S_q(2ε̂).
+    ``tracked_labels`` is the component label of tracked particles and −1 for the others; None
+    when no particle starts in a macroscopic cluster.
+    """
+    n = x.shape[0]
+    count, comp = single_linkage_labels(x, theta_c)
+    big = is_macroscopic(np.bincount(comp, minlength=count), min_mass, n)
+    tracked = big[comp]
+    if not tracked.any():
+        return None
+    lab = np.where(tracked, labels, -1)
+    k = int(labels.max()) + 1
+    centres = np.zeros((k, x.shape[1]))
+    np.add.at(centres, lab[tracked], x[tracked])
+    norms = np.linalg.norm(centres, axis=1)
+    centres[norms > 0] /= norms[norms > 0][:, None]
+    centres[norms == 0, 0] = 1.0  # a component without tracked particles: never read
+    eps = float(np.max(1.0 - np.einsum("ij,ij->i", x[tracked], centres[lab[tracked]])))
+    return centres, max(eps, np.finfo(float).tiny), lab
+
+
+def _escape_columns(c: dict, data, min_mass: float) -> tuple[dict, dict]:
+    """(run-row columns about the escape caps, simulate() keyword arguments for them) of a cell."""
+    nan = np.nan
+    cols = dict(escape_eps=nan, alpha=nan, escape_gamma=nan, escape_bound=nan)
+    if c["init"] == "uniform":
+        return cols, {}
+    if c["init"] == "caps":
+        centres, eps, labels = data.centres, c["eps"], data.labels
+    else:
+        caps = mixture_escape_caps(data.x, data.labels, c["theta_c"], min_mass)
+        if caps is None:
+            return cols, {}
+        centres, eps, labels = caps
+    cols["escape_eps"] = eps
+    if c["k"] >= 2:
+        used = np.unique(labels[labels >= 0])
+        cols["alpha"] = initial.cap_separation(centres[used], eps) if used.size >= 2 else nan
+        if c["init"] == "caps":
+            cols["escape_gamma"] = float(escape_theorem_gamma(cols["alpha"], eps, c["n"], c["beta"]))
+            cols["escape_bound"] = float(escape_time_lower_bound(cols["alpha"], eps, c["n"], c["beta"]))
+    return cols, dict(cap_centres=centres, cap_eps=eps, cap_labels=labels)
+
+
 def run_one(cell: dict, seed: int, base_seed: int = 0):
     """Run simulation ``seed`` of ``cell``; returns (run row, events, lifetimes, trajectory).
 
@@ -226,49 +346,47 @@ def run_one(cell: dict, seed: int, base_seed: int = 0):
     c = canonical_cell(cell)  # bad parameters raise here, before any compute
     rng = np.random.default_rng(seed_sequence(c, seed, base_seed))
     data = make_initial_data(c, rng)
+    min_mass = default_min_mass(c)
     params = {
         "sweep": c.get("sweep", ""), "cell_id": cell_id(c), "model": c["model"], "init": c["init"],
         "d": c["d"], "n": c["n"], "k": c["k"], "beta": c["beta"],
         "eps": c["eps"] if c["init"] == "caps" else float("nan"),
         "spacing": float("nan") if c["spacing"] is None else c["spacing"],
-        "t_max": c["t_max"], "theta_c": c["theta_c"], "delta": c["delta"], "seed": int(seed),
+        "t_max": c["t_max"], "theta_c": c["theta_c"], "delta": c["delta"], "min_mass": min_mass, "seed": int(seed),
     }
     row = dict(params)
-    d_min = _min_centre_angle(data.centres)
-    row["d_min"] = d_min
-    if c["init"] == "caps" and c["k"] >= 2:
-        alpha = initial.cap_separation(data.centres, c["eps"])
-        row["alpha"] = alpha
-        row["escape_gamma"] = float(escape_theorem_gamma(alpha, c["eps"], c["n"], c["beta"]))
-        row["escape_bound"] = float(escape_time_lower_bound(alpha, c["eps"], c["n"], c["beta"]))
-    else:
-        row["alpha"] = row["escape_gamma"] = row["escape_bound"] = float("nan")
-    kwargs = {}
-    if c["init"] == "caps":
-        kwargs = dict(cap_centres=data.centres, cap_eps=c["eps"], cap_labels=data.labels)
-    from ..engine.simulate import default_record_times
-
+    row["d_min"] = _min_centre_angle(data.centres)
     t0 = time.perf_counter()
     try:
+        esc_cols, esc_kwargs = _escape_columns(c, data, min_mass)
+        row.update(esc_cols)
         res = simulate(data.x, beta=c["beta"], model=c["model"], t_max=c["t_max"], theta_c=c["theta_c"],
                        delta=c["delta"], rtol=c["rtol"], atol=c["atol"], max_steps=c["max_steps"],
-                       record_times=default_record_times(c["t_max"], c["per_decade"]), **kwargs)
+                       max_wall_seconds=c["max_wall_seconds"], min_mass=min_mass,
+                       wait_for_formation=c["init"] == "uniform", engine=c["engine"],
+                       record_times=default_record_times(c["t_max"], c["per_decade"]), **esc_kwargs)
     except Exception as exc:  # recorded, never fatal for the sweep
-        row.update(status="error", reason=f"{type(exc).__name__}: {exc}", escape_time=float("nan"),
-                   escape_censored=False, first_merge_time=float("nan"), n_merges=0, censored=False,
-                   t_end=float("nan"), n_clusters_initial=-1, n_clusters_final=-1,
-                   wall_seconds=time.perf_counter() - t0, n_steps=0, n_rhs=0, n_restarts=0,
-                   n_collapses=0, max_norm_error=float("nan"))
+        nan = np.nan
+        row.update({k: nan for k in ("escape_eps", "alpha", "escape_gamma", "escape_bound") if k not in row})
+        row.update(status="error", reason=f"{type(exc).__name__}: {exc}", escape_time=nan,
+                   escape_censored=False, first_merge_time=nan, n_merges=0, n_absorptions=0, censored=False,
+                   t_end=nan, n_clusters_initial=-1, n_clusters_final=-1, formation_status="", formation_time=nan,
+                   n_clusters_formation=-1, wall_seconds=time.perf_counter() - t0, n_steps=0, n_rejected=0,
+                   n_rhs=0, n_restarts=0, n_collapses=0, n_guarded=0, max_norm_error=nan, engine="")
         empty = {name: pd.DataFrame(columns=list(cols)) for name, cols in TABLES.items() if name != "runs"}
         return row, empty["events"], empty["lifetimes"], empty["trajectories"]
     st = res.stats
+    kinds = res.events["kind"]
     row.update(
         status=res.status, reason=res.reason, escape_time=res.escape_time, escape_censored=res.escape_censored,
-        first_merge_time=res.first_merge_time, n_merges=len(res.events), censored=res.censored,
-        t_end=res.t_end, n_clusters_initial=int(res.trajectory["n_clusters"].iloc[0]),
-        n_clusters_final=res.n_clusters_final, wall_seconds=time.perf_counter() - t0,
-        n_steps=st["n_steps"], n_rhs=st["n_rhs"], n_restarts=st["n_restarts"],
-        n_collapses=st["n_collapses"], max_norm_error=st["max_norm_error"])
+        first_merge_time=res.first_merge_time, n_merges=int((kinds == "merge").sum()),
+        n_absorptions=int((kinds == "absorption").sum()), censored=res.censored, t_end=res.t_end,
+        n_clusters_initial=res.n_clusters_initial, n_clusters_final=res.n_clusters_final,
+        formation_status=res.formation_status, formation_time=res.formation_time,
+        n_clusters_formation=res.n_clusters_formation,
+        wall_seconds=time.perf_counter() - t0, n_steps=st["n_steps"], n_rejected=st["n_rejected"],
+        n_rhs=st["n_rhs"], n_restarts=st["n_restarts"], n_collapses=st["n_collapses"], n_guarded=st["n_guarded"],
+        max_norm_error=st["max_norm_error"], engine=st["engine"])
     key = {k: params[k] for k in KEY_COLUMNS}
 
     def keyed(df):
@@ -281,7 +399,8 @@ def run_one(cell: dict, seed: int, base_seed: int = 0):
 def _typed(df: pd.DataFrame, columns: dict) -> pd.DataFrame:
     df = df.reindex(columns=list(columns))
     for col in df.columns:
-        if df[col].dtype == object and col not in ("sweep", "cell_id", "model", "init", "status", "reason"):
+        if df[col].dtype == object and col not in ("sweep", "cell_id", "model", "init", "status", "reason", "kind",
+                                                    "closed_by", "formation_status", "engine"):
             df[col] = pd.to_numeric(df[col])
     return df
 
@@ -298,7 +417,10 @@ def run_cell(cell: dict, seeds, out: dict[str, str] | str, *, base_seed: int = 0
     """
     from .io import provenance, write_tables
 
+    given = seeds
     seeds = list(range(seeds)) if isinstance(seeds, (int, np.integer)) else [int(s) for s in seeds]
+    if not seeds or min(seeds) < 0:  # no table without a row: an empty cell would pass unnoticed
+        raise ValueError(f"seeds must be a count >= 1 or a non-empty list of seed indices >= 0, got {given!r}")
     rows, parts = [], {"events": [], "lifetimes": [], "trajectories": []}
     for s in seeds:
         row, ev, lt, tr = run_one(cell, s, base_seed)

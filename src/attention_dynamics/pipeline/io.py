@@ -18,20 +18,15 @@ The helpers are :func:`atomic_path` (context manager for any writer), :func:`wri
 and :func:`atomic_savefig`. ``tests/test_reliability.py`` checks that the package writes
 files only through them.
 
-Stale Snakemake locks
----------------------
-Snakemake locks its working directory (``.snakemake/locks/``) while it runs; a run killed
-with SIGKILL (or by the OOM killer, a closed SSH session, a power loss) leaves the lock
-behind and the next ``snakemake`` stops with "Directory cannot be locked ... --unlock".
-The Snakefile records which process owns the lock (:func:`record_lock_owner`, at
-``onstart``) and, at start-up, removes a lock whose owner is provably gone: same host,
-and that process no longer exists (:func:`clear_stale_lock`). A lock held by a live
-process, by a process on another host, or without an owner record is left alone.
+Every table also carries a SHA-256 of its whole file in its metadata
+(:mod:`attention_dynamics.pipeline.integrity`). Snakemake's locks and which run owns them:
+:mod:`attention_dynamics.pipeline.locks`.
 """
 from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import functools
 import json
 import os
 import re
@@ -46,9 +41,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 __all__ = [
-    "write_table", "write_tables", "read_provenance", "provenance", "git_commit", "atomic_path",
-    "atomic_write_text", "atomic_savefig", "temp_name", "is_stale_temp", "remove_stale_temps",
-    "record_lock_owner", "clear_stale_lock", "STALE_TEMP_SECONDS",
+    "write_table", "write_tables", "read_provenance", "provenance", "git_commit", "git_describe",
+    "library_versions", "atomic_path",
+    "atomic_write_text", "atomic_savefig", "temp_name", "is_stale_temp", "remove_stale_temps", "STALE_TEMP_SECONDS",
 ]
 
 # a temporary file not modified for this long is abandoned whatever its host (a write never
@@ -57,24 +52,79 @@ STALE_TEMP_SECONDS = 3600.0
 _TEMP_RE = re.compile(r"^\.(?P<target>.+)\.(?P<host>[A-Za-z0-9_]+)-(?P<pid>\d+)-(?P<token>[0-9a-f]{8})\.tmp$")
 
 
-def git_commit(cwd: str | os.PathLike | None = None) -> str:
-    """The current git commit of ``cwd`` (or of this package's checkout), or "" if none."""
+def _git(args: list[str], cwd: str | os.PathLike | None) -> str | None:
+    """Output of ``git <args>`` in ``cwd`` (default: this package's folder); None if git fails.
+
+    ``GIT_OPTIONAL_LOCKS=0``: never write the index (jobs running in parallel, or the user's
+    own ``git commit``, must not meet an ``index.lock`` of ours)."""
     here = Path(cwd) if cwd else Path(__file__).resolve().parent
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
-        return out.stdout.strip() if out.returncode == 0 else ""
+        out = subprocess.run(["git", *args], cwd=here, capture_output=True, text=True, timeout=10,
+                             env={**os.environ, "GIT_OPTIONAL_LOCKS": "0"})
+        return out.stdout.strip() if out.returncode == 0 else None
     except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def git_commit(cwd: str | os.PathLike | None = None) -> str:
+    """The current git commit of ``cwd`` (or of this package's checkout), or "" if none."""
+    return _git(["rev-parse", "HEAD"], cwd) or ""
+
+
+def git_describe(cwd: str | os.PathLike | None = None) -> str:
+    """What ``git describe --always --dirty`` prints: the commit (abbreviated, or the nearest
+    tag), with ``-dirty`` when tracked files differ from it; "" outside a git checkout (e.g. an
+    installed wheel). Computed without writing the index (see :func:`_git`)."""
+    head = _git(["describe", "--always", "--abbrev=12"], cwd)
+    if not head:
         return ""
+    changes = _git(["status", "--porcelain", "--untracked-files=no"], cwd)
+    return head + ("-dirty" if changes else "")
 
 
-def provenance(config_hash: str = "", **extra) -> dict[str, str]:
-    """Package version, git commit, config hash and creation time (UTC, ISO 8601)."""
+# what provenance() records the version of (importlib.metadata distribution names)
+VERSIONED = ("numpy", "scipy", "pandas", "pyarrow", "matplotlib", "snakemake")
+# run-wide facts the Snakefile hands to every job through the environment (like PYTHONPATH):
+# the config hash and the config as YAML text; explicit arguments of provenance() take precedence
+ENV_CONFIG_HASH = "ATTENTION_DYNAMICS_CONFIG_HASH"
+ENV_CONFIG_TEXT = "ATTENTION_DYNAMICS_CONFIG_YAML"
+
+
+@functools.lru_cache(maxsize=1)
+def library_versions() -> dict[str, str]:
+    """Versions of Python and of the libraries the numbers depend on ("" if not installed)."""
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for dist in VERSIONED:
+        try:
+            out[dist] = version(dist)
+        except PackageNotFoundError:
+            out[dist] = ""
+    return out
+
+
+def provenance(config_hash: str = "", config_text: str = "", **extra) -> dict[str, str]:
+    """What made a table: package version, git commit and ``git describe --always --dirty``
+    (``-dirty``: the checkout had uncommitted changes), library versions (JSON), config hash,
+    config text (YAML) and creation time (UTC, ISO 8601), plus ``extra`` (non-strings as JSON).
+
+    ``config_hash`` and ``config_text`` default to the environment variables
+    ``ATTENTION_DYNAMICS_CONFIG_HASH`` and ``ATTENTION_DYNAMICS_CONFIG_YAML``, which the
+    Snakefile sets for every job of a run.
+    """
     from .. import __version__
 
+    describe = git_describe()
     meta = {
         "attention_dynamics_version": __version__,
         "git_commit": git_commit(),
-        "config_hash": config_hash,
+        "git_describe": describe,
+        "git_dirty": "true" if describe.endswith("-dirty") else "false" if describe else "",
+        "versions": json.dumps(library_versions()),
+        "config_hash": config_hash or os.environ.get(ENV_CONFIG_HASH, ""),
+        "config": config_text or os.environ.get(ENV_CONFIG_TEXT, ""),
         "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "usa_time_convention": "GKPR24: e^{beta(<x,y>-1)}/n",
     }
@@ -251,11 +301,14 @@ def write_table(df: pd.DataFrame, path: str | os.PathLike, *, columns_doc: dict[
 def write_tables(items) -> None:
     """Write several tables ``[(df, path, columns_doc, meta), ...]``: all to temporary files
     first, then all renamed, so a failure while writing any of them changes none of them."""
+    from .integrity import CHECKSUM_KEY, PLACEHOLDER, sign
+
     items = list(items)
-    tables = [_arrow_table(df, doc, meta) for df, _, doc, meta in items]
+    tables = [_arrow_table(df, doc, {**(meta or {}), CHECKSUM_KEY: PLACEHOLDER}) for df, _, doc, meta in items]
     with _staged([p for _, p, _, _ in items]) as tmps:
         for table, tmp in zip(tables, tmps):
             pq.write_table(table, str(tmp))
+            sign(tmp)  # SHA-256 of the whole file, in its footer (attention_dynamics.pipeline.integrity)
 
 
 def atomic_write_text(text: str, path: str | os.PathLike, encoding: str = "utf-8") -> None:
@@ -274,77 +327,7 @@ def atomic_savefig(fig, path: str | os.PathLike, **kwargs) -> None:
 
 
 def read_provenance(path: str | os.PathLike) -> dict[str, str]:
-    """The key-value metadata stored by :func:`write_table` (pandas' own entry left out)."""
+    """The key-value metadata stored by :func:`write_table` (pandas' own entry and the checksum left out)."""
     md = pq.read_schema(path).metadata or {}
-    return {k.decode(): v.decode() for k, v in md.items() if k != b"pandas"}
+    return {k.decode(): v.decode() for k, v in md.items() if k not in (b"pandas", b"attention_dynamics_sha256")}
 
-
-# --------------------------------------------------------------------------------------
-# stale Snakemake locks
-# --------------------------------------------------------------------------------------
-OWNER_FILE = "attention_dynamics_owner.json"
-
-
-def _proc_start(pid: int) -> str:
-    """Start time of process ``pid`` (clock ticks since boot, from /proc), or "" if unknown."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return ""
-    return stat.rsplit(")", 1)[1].split()[19]  # field 22 (starttime), after "pid (comm)"
-
-
-def _boot_id() -> str:
-    try:
-        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-    except OSError:
-        return ""
-
-
-def record_lock_owner(snakemake_dir: str | os.PathLike = ".snakemake") -> Path:
-    """Record this process as the owner of the Snakemake lock (called at ``onstart``).
-
-    Written inside ``.snakemake/locks/``, which Snakemake deletes when the run ends.
-    """
-    pid = os.getpid()
-    owner = {"host": socket.gethostname(), "pid": pid, "start": _proc_start(pid), "boot_id": _boot_id(),
-             "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
-    path = Path(snakemake_dir) / "locks" / OWNER_FILE
-    atomic_write_text(json.dumps(owner), path)
-    return path
-
-
-def clear_stale_lock(snakemake_dir: str | os.PathLike = ".snakemake") -> str | None:
-    """Remove the Snakemake lock of a run that no longer exists; returns what was done, or None.
-
-    The lock is removed only if its owner record (:func:`record_lock_owner`) names this host
-    and a process that is gone: it no longer exists, has another start time (pid reused),
-    or the machine has rebooted since. Anything else is left to Snakemake's own lock check.
-    """
-    locks = Path(snakemake_dir) / "locks"
-    lock_files = sorted(locks.glob("*.lock")) if locks.is_dir() else []
-    owner_path = locks / OWNER_FILE
-    if not owner_path.exists():
-        return None
-    try:
-        owner = json.loads(owner_path.read_text())
-        pid = int(owner["pid"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    if owner.get("host") != socket.gethostname():
-        return None
-    rebooted = bool(owner.get("boot_id")) and owner.get("boot_id") != _boot_id()
-    if not rebooted and pid == os.getpid():
-        return None
-    gone = rebooted or not _pid_alive(pid) or (bool(owner.get("start")) and _proc_start(pid) not in ("",
-                                                                                                    owner["start"]))
-    if not gone:
-        return None
-    for f in [*lock_files, owner_path]:
-        with contextlib.suppress(FileNotFoundError):
-            f.unlink()
-    if not lock_files:
-        return None
-    why = "the machine has rebooted since" if rebooted else "that process no longer exists"
-    return (f"removed the lock left by a Snakemake run that was killed (pid {pid} on {owner.get('host')}, "
-            f"started {owner.get('created_utc', '?')}; {why}); jobs it left unfinished are re-run")

@@ -27,19 +27,20 @@ import json
 import math
 import os
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 import yaml
 
+from ..engine.dynamics import ENGINES
 from .cell import CELL_DEFAULTS, validate_cell
 from .config import ConfigError, config_hash, deep_update, digest, format_value, load_yaml_strict, round_sig
+from .paths import check_name, check_results_path, check_results_writable
 
 __all__ = [
     "ConfigError", "Key", "CELL_KEYS", "SWEEP_ONLY_KEYS", "TOP_KEYS", "FITS_KEYS", "PLOTS_KEYS", "BETA_RANGE_KEYS",
-    "Cell", "Plan", "load_plan", "check_config", "load_yaml_strict", "format_value", "round_sig",
+    "LIMITS_KEYS", "Cell", "Plan", "load_plan", "check_config", "load_yaml_strict", "format_value", "round_sig",
     "config_hash", "json_schema", "schema_yaml", "TABLE_NAMES", "main",
 ]
 
@@ -58,38 +59,33 @@ def _finite(x) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
-def _in_open(lo, hi, what=""):
+def _bound(message: str, ok: Callable, **schema):
+    """A range check: value -> ``message`` (with ``{x!r}``) or None. Its JSON-schema keywords
+    travel with it (``check.schema``), so the generated schema cannot disagree with the check."""
     def check(x):
-        if not (lo < x < hi):
-            return f"must be in ({lo:g}, {hi:g}){what}, got {x!r}"
+        if not ok(x):
+            return message.format(x=x)
+    check.schema = schema
     return check
 
 
-def _positive(x):
-    if not x > 0:
-        return f"must be > 0, got {x!r}"
-
-
-def _nonneg(x):
-    if not x >= 0:
-        return f"must be >= 0, got {x!r}"
+def _in_open(lo, hi, what=""):
+    return _bound(f"must be in ({lo:g}, {hi:g}){what}, got {{x!r}}", lambda x: lo < x < hi,
+                  exclusiveMinimum=lo, exclusiveMaximum=hi)
 
 
 def _at_least(m):
-    def check(x):
-        if not x >= m:
-            return f"must be >= {m}, got {x!r}"
-    return check
+    return _bound(f"must be >= {m}, got {{x!r}}", lambda x: x >= m, minimum=m)
 
 
-def _spacing(x):
-    if x is not None and not (0 < x <= 2 * math.pi):
-        return f"must be null (2π/k) or an angle in (0, 2π] radians, got {x!r}"
-
-
-def _min_angle(x):
-    if not (0 < x <= math.pi):
-        return f"must be an angle in (0, π] radians, got {x!r}"
+_positive = _bound("must be > 0, got {x!r}", lambda x: x > 0, exclusiveMinimum=0)
+_nonneg = _at_least(0)
+_spacing = _bound("must be null (2π/k) or an angle in (0, 2π] radians, got {x!r}", lambda x: 0 < x <= 2 * math.pi,
+                  exclusiveMinimum=0, maximum=2 * math.pi)
+_min_angle = _bound("must be an angle in (0, π] radians, got {x!r}", lambda x: 0 < x <= math.pi,
+                    exclusiveMinimum=0, maximum=math.pi)
+_min_mass = _bound("must be null (the family default) or a fraction in (0, 1), got {x!r}",
+                   lambda x: 0 < x < 1, exclusiveMinimum=0, exclusiveMaximum=1)
 
 
 @dataclass(frozen=True)
@@ -142,8 +138,16 @@ CELL_KEYS: dict[str, Key] = {k.name: k for k in [
     Key("rtol", "float", _D["rtol"], "relative tolerance of the DOP853 integrator", check=_in_open(0, 1)),
     Key("atol", "float", _D["atol"], "absolute tolerance of the DOP853 integrator", check=_positive),
     Key("per_decade", "int", _D["per_decade"], "trajectory samples per decade of time", check=_at_least(1)),
-    Key("max_steps", "int", _D["max_steps"], "most solver steps per simulation; a run that needs more stops and "
-        "is recorded with status failed (the sweep goes on)", check=_at_least(1)),
+    Key("max_steps", "int", _D["max_steps"], "most solver step attempts (accepted and rejected) per simulation; a "
+        "run that needs more stops and is recorded with status failed (the sweep goes on)", check=_at_least(1)),
+    Key("min_mass", "float_or_null", _D["min_mass"], "a cluster is macroscopic when it holds at least this fraction "
+        "of the particles; smaller ones are stragglers (their joins are absorptions, not merges). null: half the "
+        "smallest cap/component's mass fraction (caps, gaussian), max(0.01, 3/n) (uniform)", check=_min_mass),
+    Key("max_wall_seconds", "float", _D["max_wall_seconds"], "wall-clock limit per simulation (seconds); a run that "
+        "needs more stops and is recorded with status failed (the sweep goes on)", check=_positive),
+    Key("engine", "enum", _D["engine"], "integrator implementation: numpy (scipy's DOP853 on the numpy field), numba "
+        "(the same stepper and field compiled; merge times equal to ~1e-13) or auto (numba when installed)",
+        choices=ENGINES),
 ]}
 
 SWEEP_ONLY_KEYS: dict[str, Key] = {k.name: k for k in [
@@ -167,10 +171,30 @@ FITS_KEYS: dict[str, Key] = {k.name: k for k in [
 ]}
 
 PLOTS_KEYS: dict[str, Key] = {k.name: k for k in [
-    Key("max_panels", "int", 12, "largest number of panels (groups) in one figure; extra groups are left "
-        "out and the figure title says how many", grid=False, check=_at_least(1)),
+    Key("max_panels", "int", 12, "most panels (fit groups) per page of a figure; the PDF has every page (up to "
+        "25), the PNG is the first page and its title says which groups it shows", grid=False, check=_at_least(1)),
     Key("n_betas", "int", 4, "number of β values drawn as separate lines in the staircase, cluster-count "
-        "and lifetime plots (spread over the sweep's β range)", grid=False, check=_at_least(1)),
+        "and lifetime plots (spread over the sweep's β range; more than 5: a colour bar)", grid=False,
+        check=_at_least(1)),
+]}
+
+# Sizes that would exhaust a workstation (memory or time) stop the check; a user with a bigger
+# machine raises them in the config's `limits:` section (config/README.md, Limits).
+LIMITS_KEYS: dict[str, Key] = {k.name: k for k in [
+    Key("max_n", "int", 10_000, "most particles in one simulation (sweeps; reproductions with the direct "
+        "field: emergence in d ≥ 3, the phase diagram). The direct field needs about 20·n² bytes "
+        "(2 GB at n = 10⁴)", grid=False, check=_at_least(1)),
+    Key("max_n_circle", "int", 1_000_000, "most particles of an emergence run on the circle (d = 2, "
+        "Fourier-mode field, memory linear in n)", grid=False, check=_at_least(1)),
+    Key("max_d", "int", 10_000, "largest dimension d", grid=False, check=_at_least(2)),
+    Key("max_seeds", "int", 10_000, "most seeds of one grid cell (also reproductions' seeds and n_systems)",
+        grid=False, check=_at_least(1)),
+    Key("max_per_decade", "int", 1_000, "most trajectory samples per decade of time", grid=False,
+        check=_at_least(1)),
+    Key("max_cells", "int", 20_000, "most grid cells (jobs) of all sweeps together; also the most β values or "
+        "time points of one reproduction", grid=False, check=_at_least(1)),
+    Key("max_simulations", "int", 1_000_000, "most simulations (cells × seeds) of all sweeps together",
+        grid=False, check=_at_least(1)),
 ]}
 
 TOP_KEYS: dict[str, Key] = {k.name: k for k in [
@@ -184,6 +208,7 @@ TOP_KEYS: dict[str, Key] = {k.name: k for k in [
     Key("plots", "mapping", {}, "plot settings", grid=False),
     Key("reproductions", "mapping", {}, "paper reproductions (workflow/rules/reproductions.smk); checked by "
         "attention_dynamics.reproductions.reproductions_config", grid=False),
+    Key("limits", "mapping", {}, "largest sizes the check accepts (raise them for a bigger machine)", grid=False),
 ]}
 
 SWEEP_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
@@ -231,7 +256,7 @@ def _check_scalar(path: str, key: Key, v):
         elif not math.isfinite(v):
             raise ConfigError(path, f"must be finite, got {v!r}")
         else:
-            v = round_sig(float(v))
+            v = float(v)
     elif key.type == "masses":
         if v is None:
             return None
@@ -240,15 +265,42 @@ def _check_scalar(path: str, key: Key, v):
         for m in v:
             if isinstance(m, bool) or not _finite(m) or m <= 0:
                 raise ConfigError(path, f"must be null or a list of positive finite numbers, got {v!r}")
+        if not math.isfinite(sum(float(m) for m in v)):
+            raise ConfigError(path, f"the masses add up to more than the largest number ({v!r}): give counts "
+                                    "or fractions")
         return [round_sig(float(m)) for m in v]
     if key.check is not None and v is not None:
         msg = key.check(v)
         if msg:
             raise ConfigError(path, msg)
+    if isinstance(v, float):
+        # 12 significant digits (kills 0.30000000000000004), checked *before*: an inclusive bound such
+        # as spacing = 2π stays allowed, and the rounded value is used only if it is allowed too
+        r = round_sig(v)
+        v = r if key.check is None or not key.check(r) else v
     return v
 
 
-def _beta_values(path: str, spec) -> list[float]:
+def _human_bytes(x: float) -> str:
+    for unit in ("bytes", "kB", "MB", "GB", "TB", "PB"):
+        if x < 1000 or unit == "PB":
+            return f"{x:.3g} {unit}"
+        x /= 1000
+
+
+def _raise_hint(limit: str) -> str:
+    return f"raise limits.{limit} in the config if your machine can take it"
+
+
+def _over_limit(path: str, what: str, limit: str, limits: dict, why: str = "") -> ConfigError:
+    return ConfigError(path, f"{what} is above limits.{limit} = {limits[limit]}{why}: {_raise_hint(limit)}")
+
+
+# memory of one simulation with the direct field, per n² (measured at n = 3000: ≈ 2.5 n × n float64 arrays)
+FIELD_BYTES_PER_N2 = 20.0
+
+
+def _beta_values(path: str, spec, limits: dict) -> list[float]:
     key = CELL_KEYS["beta"]
     if isinstance(spec, dict):
         unknown = sorted(set(spec) - set(BETA_RANGE_KEYS))
@@ -261,6 +313,8 @@ def _beta_values(path: str, spec) -> list[float]:
         vals = {name: _check_scalar(f"{path}.{name}", BETA_RANGE_KEYS[name], spec.get(name, k.default))
                 for name, k in BETA_RANGE_KEYS.items()}
         start, stop, num, scale = vals["start"], vals["stop"], vals["num"], vals["scale"]
+        if num > limits["max_cells"]:
+            raise _over_limit(f"{path}.num", f"num={num}", "max_cells", limits)
         if stop < start:
             raise ConfigError(f"{path}.stop", f"must be >= start ({start:g}), got {stop:g}")
         if num == 1:
@@ -282,9 +336,9 @@ def _beta_values(path: str, spec) -> list[float]:
     return out
 
 
-def _axis(path: str, key: Key, spec) -> list:
+def _axis(path: str, key: Key, spec, limits: dict) -> list:
     if key.name == "beta":
-        return _beta_values(path, spec)
+        return _beta_values(path, spec, limits)
     if key.grid and isinstance(spec, list):
         if not spec:
             raise ConfigError(path, "empty list: the grid would have no cells")
@@ -313,15 +367,12 @@ def _check_mapping(path: str, value, allowed: dict, what: str) -> dict:
 # geometry checks (numpy only)
 # --------------------------------------------------------------------------------------
 def _circle_min_angle(k: int, spacing: float | None) -> float:
+    """Smallest angle between k centres j·φ on a circle (φ = spacing, or 2π/k): the angle between
+    centres i and j depends on j − i only, so this is a minimum over the k − 1 differences."""
     if k < 2:
         return math.pi
     phi = 2 * math.pi / k if spacing is None else spacing
-    best = math.pi
-    for i in range(k):
-        for j in range(i + 1, k):
-            a = ((j - i) * phi) % (2 * math.pi)
-            best = min(best, min(a, 2 * math.pi - a))
-    return best
+    return min(min(a, 2 * math.pi - a) for a in ((m * phi) % (2 * math.pi) for m in range(1, k)))
 
 
 def _split_counts(n: int, masses: list[float]) -> list[int]:
@@ -377,6 +428,7 @@ class Plan:
     config: dict                      # normalised: defaults filled in, β ranges expanded
     cells: list[Cell]
     warnings: list[str] = field(default_factory=list)
+    horizons: list = field(default_factory=list)  # pipeline.horizon.GroupHorizon per fit group
 
     def __post_init__(self):
         self.index = {(c.sweep, c.path): c for c in self.cells}
@@ -416,39 +468,36 @@ class Plan:
 
 
 
-def _check_results_dir(results: str) -> None:
-    if not results.strip():
-        raise ConfigError("results", "must be a non-empty folder name")
-    p = Path(results).absolute()
-    probe = p
-    while not probe.exists():
-        if probe.parent == probe:
-            break
-        probe = probe.parent
-    if probe.exists() and not probe.is_dir():
-        raise ConfigError("results", f"{results!r} is not writable: {str(probe)!r} exists and is not a folder")
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise ConfigError("results", f"{results!r} is not writable (no write permission on {str(probe)!r})")
-    try:  # os.access says yes to root even on some read-only mounts: try for real
-        fd, tmp = tempfile.mkstemp(prefix=".write-test-", dir=probe)
-        os.close(fd)
-        os.unlink(tmp)
-    except OSError as exc:
-        raise ConfigError("results", f"{results!r} is not writable ({exc.strerror} in {str(probe)!r})") from None
+# cell keys bounded by a limit (key -> limit); the grid size is bounded by max_cells / max_simulations
+_LIMITED = {"n": "max_n", "d": "max_d", "per_decade": "max_per_decade"}
 
 
-def _expand_sweep(name: str, spec: dict, defaults: dict, warnings: list[str]) -> tuple[dict, list[Cell]]:
+def _expand_sweep(name: str, spec: dict, defaults: dict, warnings: list[str], limits: dict,
+                  room: tuple[int, int]) -> tuple[dict, list[Cell]]:
+    """Check one sweep and expand it into cells; ``room`` = (cells, simulations) the limits still allow."""
     path = f"sweeps.{name}"
     allowed = {**CELL_KEYS, **SWEEP_ONLY_KEYS}
     _check_mapping(path, spec, allowed, "a sweep: grid keys and seeds")
     merged = {**defaults, **spec}
-    seeds = _check_scalar(f"{path}.seeds", SWEEP_ONLY_KEYS["seeds"], merged.get("seeds", 10))
+    where = {k: f"{path}.{k}" if k in spec else (f"defaults.{k}" if k in defaults else f"{path}.{k}")
+             for k in allowed}
+    seeds = _check_scalar(where["seeds"], SWEEP_ONLY_KEYS["seeds"], merged.get("seeds", 10))
+    if seeds > limits["max_seeds"]:
+        raise _over_limit(where["seeds"], f"seeds={seeds}", "max_seeds", limits)
     desc = _check_scalar(f"{path}.description", SWEEP_ONLY_KEYS["description"], spec.get("description", ""))
     axes: dict[str, list] = {}
     for key in CELL_KEYS.values():
-        where = f"{path}.{key.name}" if key.name in spec else (f"defaults.{key.name}" if key.name in defaults
-                                                                else f"{path}.{key.name}")
-        axes[key.name] = _axis(where, key, merged.get(key.name, key.default))
+        axes[key.name] = _axis(where[key.name], key, merged.get(key.name, key.default), limits)
+    for kname, limit in _LIMITED.items():
+        big = max(axes[kname])
+        if big > limits[limit]:
+            why = f" (the field would need about {_human_bytes(FIELD_BYTES_PER_N2 * big * big)})" if kname == "n" else ""
+            raise _over_limit(where[kname], f"{kname}={big}", limit, limits, why)
+    upper = math.prod(len(v) for v in axes.values())
+    if upper > room[0]:
+        raise ConfigError(path, f"the grid has up to {upper:,} cells (the product of its axis lengths), more than the "
+                                f"{room[0]:,} that limits.max_cells = {limits['max_cells']} leaves: "
+                                f"{_raise_hint('max_cells')}")
     inits = axes["init"]
     # a key set in the sweep that no init of the sweep uses is a mistake worth stopping for
     for kname in spec:
@@ -466,6 +515,15 @@ def _expand_sweep(name: str, spec: dict, defaults: dict, warnings: list[str]) ->
             raise ConfigError(f"{path}.n", f"n={n} < k={k} (key k): caps/gaussian need at least one particle "
                                            "per cluster")
     masses = axes["masses"][0]
+    if set(inits) - {"uniform"}:
+        for mm, n, k in itertools.product(axes["min_mass"], axes["n"], axes["k"]):
+            if mm is None or n < k or (masses is not None and len(masses) != k):
+                continue
+            counts = _split_counts(n, masses if masses is not None else [1.0] * k)
+            if mm * n * (1 - 1e-9) > max(counts):
+                raise ConfigError(f"{path}.min_mass", f"min_mass={mm} exceeds the largest cap/component mass "
+                                                      f"fraction {max(counts) / n:.6g} (n={n}, k={k}): no cluster "
+                                                      "would be macroscopic")
     if masses is not None:
         for k in axes["k"]:
             if len(masses) != k:
@@ -500,7 +558,10 @@ def _expand_sweep(name: str, spec: dict, defaults: dict, warnings: list[str]) ->
                                 f"{math.acos(1 - eps):.3g} rad (eps={eps:g}): caps may start as several clusters")
     for th, de in itertools.product(axes["theta_c"], axes["delta"]):
         if not de < 2 * math.sin(th / 2):
-            raise ConfigError(f"{path}.delta", f"delta={de} must be smaller than the chord of theta_c={th}")
+            if "theta_c" in merged and "delta" not in merged:  # name the key the user set
+                raise ConfigError(where["theta_c"], f"theta_c={th} is too small for delta={de} (key delta): the "
+                                                    "chord 2 sin(theta_c/2) must exceed delta")
+            raise ConfigError(where["delta"], f"delta={de} must be smaller than the chord of theta_c={th}")
 
     # grid expansion
     order = list(PATH_KEYS) + [k for k in CELL_KEYS if k not in PATH_KEYS and k != "beta"] + ["beta"]
@@ -537,6 +598,10 @@ def _expand_sweep(name: str, spec: dict, defaults: dict, warnings: list[str]) ->
         cells.append(Cell(sweep=name, path=rel, params={k: cell[k] for k in CELL_KEYS}, seeds=seeds, group=group))
     if not cells:
         raise ConfigError(path, "empty grid")
+    if len(cells) * seeds > room[1]:
+        raise ConfigError(path, f"{len(cells):,} cells × {seeds} seeds = {len(cells) * seeds:,} simulations, more than "
+                                f"the {room[1]:,} that limits.max_simulations = {limits['max_simulations']} leaves: "
+                                f"{_raise_hint('max_simulations')}")
     normalised = {**{k: (axes[k] if len(axes[k]) > 1 or k == "beta" else axes[k][0]) for k in CELL_KEYS},
                   "seeds": seeds, "description": desc}
     return normalised, cells
@@ -553,12 +618,13 @@ def _relevant(kname: str, cell: dict) -> bool:
     return True
 
 
-def check_config(config: dict, *, configfiles=(), check_results: bool = True) -> Plan:
+def check_config(config: dict, *, configfiles=(), check_results: bool = True, horizons: bool = True) -> Plan:
     """Validate ``config`` (and the YAML files it came from) and expand it into a :class:`Plan`.
 
     Raises :class:`ConfigError` naming the key on the first problem. ``configfiles``
     are re-read with a strict loader to catch duplicate keys (a reused sweep name),
-    which a plain YAML load silently drops.
+    which a plain YAML load silently drops. ``horizons``: run the horizon pre-flight
+    (:mod:`.horizon`; ~1 s for config/paper.yaml), which adds its warnings and fills ``Plan.horizons``.
     """
     for f in configfiles:
         if str(f).endswith((".yaml", ".yml", ".json")) and Path(f).exists():
@@ -574,6 +640,9 @@ def check_config(config: dict, *, configfiles=(), check_results: bool = True) ->
     fits = {k: _check_scalar(f"fits.{k}", key, fits_in.get(k, key.default)) for k, key in FITS_KEYS.items()}
     plots_in = _check_mapping("plots", config.get("plots"), PLOTS_KEYS, "plot settings")
     plots = {k: _check_scalar(f"plots.{k}", key, plots_in.get(k, key.default)) for k, key in PLOTS_KEYS.items()}
+    limits_in = _check_mapping("limits", config.get("limits"), LIMITS_KEYS, "largest sizes")
+    limits = {k: _check_scalar(f"limits.{k}", key, limits_in.get(k, key.default)) for k, key in LIMITS_KEYS.items()}
+    warnings = check_results_path(results)
     sweeps_in = config.get("sweeps")
     if sweeps_in is None:
         raise ConfigError("sweeps", "missing: declare at least one named sweep")
@@ -582,35 +651,44 @@ def check_config(config: dict, *, configfiles=(), check_results: bool = True) ->
     if not sweeps_in:
         raise ConfigError("sweeps", "is empty: declare at least one named sweep")
     lower: dict[str, str] = {}
-    sweeps, cells, warnings = {}, [], []
+    sweeps, cells = {}, []
     for name, spec in sweeps_in.items():
         if not isinstance(name, str) or not name or not set(name) <= SWEEP_NAME_CHARS or name[0] in "-_":
             raise ConfigError(f"sweeps.{name}", "a sweep name must start with a letter or digit and use only "
                                                 "letters, digits, '-' and '_'")
+        check_name(f"sweeps.{name}", name, "a sweep name", room=len(".log"))  # logs/plots/<name>.log
         if name.lower() in lower:
             raise ConfigError(f"sweeps.{name}", f"sweep name reused (same as '{lower[name.lower()]}' up to case; "
                                                 "names must be unique)")
         lower[name.lower()] = name
         if not isinstance(spec, dict):
             raise ConfigError(f"sweeps.{name}", f"must be a mapping of grid keys, got {_type_name(spec)} {spec!r}")
-        sweeps[name], cs = _expand_sweep(name, spec, defaults, warnings)
+        room = (limits["max_cells"] - len(cells), limits["max_simulations"] - sum(c.seeds for c in cells))
+        sweeps[name], cs = _expand_sweep(name, spec, defaults, warnings, limits, room)
         cells += cs
     if "reproductions" in config:
-        _check_reproductions(config["reproductions"])
+        _check_reproductions(config["reproductions"], limits)
     if check_results:
-        _check_results_dir(results)
-    norm = {"results": results, "base_seed": base_seed, "sweeps": sweeps, "fits": fits, "plots": plots}
-    return Plan(config=norm, cells=cells, warnings=warnings)
+        check_results_writable(results)
+    norm = {"results": results, "base_seed": base_seed, "sweeps": sweeps, "fits": fits, "plots": plots,
+            "limits": limits}
+    predicted = []
+    if horizons:  # horizon pre-flight: can t_max reach the merges?
+        from .horizon import horizon_warnings, predict
+
+        predicted = predict(cells, base_seed)
+        warnings += horizon_warnings(predicted)
+    return Plan(config=norm, cells=cells, warnings=warnings, horizons=predicted)
 
 
-def _check_reproductions(section) -> None:
+def _check_reproductions(section, limits: dict) -> None:
     """The ``reproductions`` section belongs to attention_dynamics.reproductions: use its checker."""
     try:
         from ..reproductions.config import reproductions_config
     except ImportError:  # pragma: no cover - module not present
         return
     try:
-        reproductions_config(section)
+        reproductions_config(section, limits=limits)
     except (ValueError, TypeError) as exc:
         msg = str(exc)
         head, _, rest = msg.partition(":")
@@ -618,9 +696,10 @@ def _check_reproductions(section) -> None:
         raise ConfigError(key, rest.strip() if key == head else msg) from None
 
 
-def load_plan(config: dict, configfiles=()) -> Plan:
-    """What the Snakefile calls: :func:`check_config` with the config files snakemake loaded."""
-    return check_config(config, configfiles=configfiles)
+def load_plan(config: dict, configfiles=(), horizons: bool = True) -> Plan:
+    """What the Snakefile calls: :func:`check_config` with the config files snakemake loaded
+    (``horizons=False`` in job processes, which need the cells but not the pre-flight)."""
+    return check_config(config, configfiles=configfiles, horizons=horizons)
 
 
 # --------------------------------------------------------------------------------------
@@ -632,27 +711,10 @@ def _scalar_schema(key: Key) -> dict:
         return {"type": "string", "enum": list(key.choices)}
     if t == "str":
         return {"type": "string"}
-    if t == "int":
-        out = {"type": "integer"}
-    elif t == "float_or_null":
-        return {"type": ["number", "null"]}
-    elif t == "masses":
+    if t == "masses":
         return {"type": ["array", "null"], "items": {"type": "number", "exclusiveMinimum": 0}, "minItems": 1}
-    else:
-        out = {"type": "number"}
-    bounds = {
-        "d": {"minimum": 2}, "n": {"minimum": 1}, "k": {"minimum": 1}, "beta": {"exclusiveMinimum": 0},
-        "eps": {"exclusiveMinimum": 0, "exclusiveMaximum": 1}, "min_angle": {"exclusiveMinimum": 0,
-                                                                             "maximum": math.pi},
-        "r": {"minimum": 0}, "sigma": {"exclusiveMinimum": 0}, "t_max": {"exclusiveMinimum": 0},
-        "theta_c": {"exclusiveMinimum": 0, "exclusiveMaximum": math.pi}, "delta": {"exclusiveMinimum": 0},
-        "rtol": {"exclusiveMinimum": 0, "exclusiveMaximum": 1}, "atol": {"exclusiveMinimum": 0},
-        "per_decade": {"minimum": 1}, "max_steps": {"minimum": 1}, "seeds": {"minimum": 1}, "base_seed": {"minimum": 0},
-        "n_boot": {"minimum": 0}, "ci": {"exclusiveMinimum": 0, "exclusiveMaximum": 1}, "seed": {"minimum": 0},
-        "max_panels": {"minimum": 1}, "n_betas": {"minimum": 1}, "start": {"exclusiveMinimum": 0},
-        "stop": {"exclusiveMinimum": 0}, "num": {"minimum": 1},
-    }
-    out.update(bounds.get(key.name, {}))
+    out = {"type": {"int": "integer", "float_or_null": ["number", "null"]}.get(t, "number")}
+    out.update(getattr(key.check, "schema", {}))  # the range, from the check itself
     return out
 
 
@@ -695,6 +757,9 @@ def json_schema() -> dict:
                   "description": TOP_KEYS["plots"].doc,
                   "properties": {n: _key_schema(k) for n, k in PLOTS_KEYS.items()}},
         "reproductions": {"type": "object", "default": {}, "description": TOP_KEYS["reproductions"].doc},
+        "limits": {"type": "object", "additionalProperties": False, "default": {},
+                   "description": TOP_KEYS["limits"].doc,
+                   "properties": {n: _key_schema(k) for n, k in LIMITS_KEYS.items()}},
     }
     props = {"results": {**_key_schema(TOP_KEYS["results"]), "minLength": 1},
              "base_seed": _key_schema(TOP_KEYS["base_seed"]), **section}
@@ -722,16 +787,21 @@ def schema_yaml() -> str:
 # command line
 # --------------------------------------------------------------------------------------
 def _check(args) -> int:
-    config: dict = {}
-    for f in args.configfile:
-        data = load_yaml_strict(f)
-        deep_update(config, data)
     try:
+        config: dict = {}
+        for f in args.configfile:
+            data = load_yaml_strict(f)
+            if not isinstance(data, dict):
+                raise ConfigError("(top level)", "the config must be a mapping")
+            deep_update(config, data)
         plan = check_config(config, configfiles=args.configfile, check_results=not args.no_results_check)
     except ConfigError as exc:
         print(f"ConfigError: {exc}", file=sys.stderr)
         return 2
     print(plan.summary())
+    from .horizon import horizon_report
+
+    print(horizon_report(plan.horizons))
     return 0
 
 

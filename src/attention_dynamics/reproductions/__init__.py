@@ -16,19 +16,20 @@ Every vector field is :func:`attention_dynamics.engine.dynamics.velocity` and ev
 :func:`attention_dynamics.engine.dynamics.energy`; long horizons go through
 :func:`attention_dynamics.engine.simulate.simulate`. Nothing re-implements the interaction.
 """
-from .config import (REPRODUCTIONS_DEFAULTS, emergence_cells, meanfield_cells, reproductions_config,
-                     reproductions_schema)
-from .emergence import (EMERGENCE_COLUMNS, EMERGENCE_SPECTRA_COLUMNS, emergence_cell, emergence_run, emergence_table,
-                        formation, linear_prediction_columns, plot_emergence)
+from .config import (REPRODUCTIONS_DEFAULTS, emergence_cells, job_config, meanfield_cells, meanfield_job_config,
+                     reproductions_config, reproductions_schema)
+from .emergence import (EMERGENCE_COLUMNS, EMERGENCE_SPECTRA_COLUMNS, emergence_cell, emergence_figure, emergence_run,
+                        emergence_table, formation, linear_prediction_columns, plot_emergence)
 from .growth import EMERGENCE_GROWTH_COLUMNS, emergence_growth_table, multinomial_gof, spectrum_growth_fits
-from .meanfield import (MEANFIELD_COLUMNS, MEANFIELD_EMERGENCE_COLUMNS, MEANFIELD_PROFILE_COLUMNS, MEANFIELD_TABLES,
+from .meanfield import (MEANFIELD_COLUMNS, MEANFIELD_EMERGENCE_COLUMNS, MEANFIELD_PROFILE_COLUMNS,
                         count_arcs_above, meanfield_noise_table, meanfield_rates_table, potential_peaks_circle)
-from .phase_diagram import PHASE_COLUMNS, phase_diagram, plot_phase_diagram
+from .phase_diagram import PHASE_COLUMNS, phase_diagram, phase_figure, plot_phase_diagram
 from .selection import (circle_components, components, default_l_max, degree_power, linear_selection,
                         potential_maxima, potential_on_circle, sphere_degree_power)
 from .staircase import (AUTHORS_BETAS, STAIRCASE_CURVE_COLUMNS, STAIRCASE_STEP_COLUMNS, authors_initial_angles,
-                        authors_staircase, logtime_staircase, plot_staircase, staircase_tables, staircase_theory)
-from .summary import summary_markdown, summary_rows, write_summary
+                        authors_staircase, logtime_staircase, plot_staircase, staircase_figure, staircase_tables,
+                        staircase_theory)
+from .summary import headline, summary_html, summary_markdown, summary_rows, write_summary
 
 __all__ = [
     "AUTHORS_BETAS", "STAIRCASE_STEP_COLUMNS", "STAIRCASE_CURVE_COLUMNS", "EMERGENCE_COLUMNS", "PHASE_COLUMNS",
@@ -36,10 +37,11 @@ __all__ = [
     "logtime_staircase", "staircase_tables", "circle_components", "components", "degree_power",
     "potential_on_circle", "potential_maxima", "default_l_max", "linear_selection", "linear_prediction_columns",
     "formation", "emergence_run", "emergence_table", "phase_diagram", "summary_rows", "summary_markdown",
-    "write_summary", "plot_staircase", "plot_emergence", "plot_phase_diagram", "reproductions_config",
-    "reproductions_schema", "emergence_cells", "meanfield_cells", "EMERGENCE_SPECTRA_COLUMNS", "emergence_cell",
-    "EMERGENCE_GROWTH_COLUMNS", "emergence_growth_table", "multinomial_gof", "spectrum_growth_fits",
-    "MEANFIELD_COLUMNS", "MEANFIELD_EMERGENCE_COLUMNS", "MEANFIELD_PROFILE_COLUMNS", "MEANFIELD_TABLES",
+    "summary_html", "headline", "write_summary", "plot_staircase", "plot_emergence", "plot_phase_diagram",
+    "staircase_figure", "emergence_figure", "phase_figure", "reproductions_config",
+    "reproductions_schema", "emergence_cells", "job_config", "meanfield_cells", "meanfield_job_config", "EMERGENCE_SPECTRA_COLUMNS",
+    "emergence_cell", "EMERGENCE_GROWTH_COLUMNS", "emergence_growth_table", "multinomial_gof", "spectrum_growth_fits",
+    "MEANFIELD_COLUMNS", "MEANFIELD_EMERGENCE_COLUMNS", "MEANFIELD_PROFILE_COLUMNS",
     "count_arcs_above", "meanfield_noise_table", "meanfield_rates_table", "potential_peaks_circle",
     "sphere_degree_power",
 ]

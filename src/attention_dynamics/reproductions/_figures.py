@@ -23,7 +23,15 @@ def _save_figure(fig, paths) -> None:
         atomic_savefig(fig, p, dpi=130)
 
 
-def _frequency_scatter(ax, df, col, color, label, scale=260.0, marker="o"):
+def _save_and_close(fig, paths) -> None:
+    """Save ``fig`` to ``paths`` (see :func:`_save_figure`) and close it, also when saving fails."""
+    try:
+        _save_figure(fig, paths)
+    finally:
+        _plt().close(fig)
+
+
+def _frequency_scatter(ax, df, col, color, label=None, scale=260.0, marker="o"):
     """Observed values per β, marker area ∝ frequency among the seeds (values < 1 left out)."""
     g = df[df[col] >= 1]
     if not len(g):
@@ -39,7 +47,7 @@ def _lstar_staircase(ax, d: int, bmax: float):
     from ..theory.gegenbauer import l_star, switch_points
 
     bs = np.linspace(0.2, bmax, 800)
-    ax.plot(bs, l_star(bs, d), color="k", lw=1.1, drawstyle="steps-post", label=f"l*(β, {d}) = argmax λ_l")
+    ax.plot(bs, l_star(bs, d), color="k", lw=1.1, drawstyle="steps-post")
     sp = switch_points(40, d)
     for b in sp[sp < bmax]:
         ax.axvline(b, color="0.8", ls=":", lw=0.7)

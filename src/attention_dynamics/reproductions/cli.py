@@ -48,7 +48,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m attention_dynamics.reproductions",
                                 description="paper reproductions: staircase, emergence, phase diagram, summary")
     p.add_argument("--config", default=None, help="JSON of the reproductions: config section (default: defaults)")
-    p.add_argument("--config-hash", default="")
+    p.add_argument("--config-hash", default="", help="config hash for the provenance (default: the run's, "
+                                                     "from the environment the Snakefile sets)")
     sub = p.add_subparsers(dest="cmd", required=True)
     a = sub.add_parser("staircase")
     a.add_argument("--steps", required=True)
@@ -100,8 +101,10 @@ def main(argv=None) -> int:
         a.add_argument(f"--{t.replace('_', '-')}", default=None)
     a.add_argument("--out", required=True)
     args = p.parse_args(argv)
-    cfg = reproductions_config(json.loads(args.config) if args.config else None)
-    prov = provenance(config_hash=args.config_hash, reproductions=cfg)
+    given = json.loads(args.config) if args.config else {}
+    cfg = reproductions_config(given)
+    used = {part: cfg[part] for part in given} or cfg  # provenance: the settings this job was given
+    prov = provenance(config_hash=args.config_hash, reproductions=used)  # hash: the run's (environment)
 
     if args.cmd == "staircase":
         c = cfg["staircase"]

@@ -1,13 +1,15 @@
 """The ``reproductions:`` config section: defaults, checks, JSON schema and the emergence jobs."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
 from .emergence import _SOLVERS
 from .staircase import AUTHORS_BETAS
 
-__all__ = ["REPRODUCTIONS_DEFAULTS", "reproductions_config", "reproductions_schema", "emergence_cells",
-           "meanfield_cells"]
+__all__ = ["REPRODUCTIONS_DEFAULTS", "reproductions_config", "reproductions_schema", "emergence_cells", "job_config",
+           "meanfield_cells", "meanfield_job_config"]
 
 REPRODUCTIONS_DEFAULTS: dict = {
     "staircase": {"betas": list(AUTHORS_BETAS), "lr": 1e-5, "logtime": True, "record_every": 10},
@@ -28,20 +30,38 @@ REPRODUCTIONS_DEFAULTS: dict = {
 }
 
 
-def _beta_list(path: str, spec) -> list[float]:
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+
+
+def _beta_list(path: str, spec, max_num: int | None = None) -> list[float]:
     if isinstance(spec, dict):
         unknown = set(spec) - {"start", "stop", "num", "scale"}
         if unknown or not {"start", "stop", "num"} <= set(spec):
             raise ValueError(f"{path}: a β range needs start, stop, num[, scale]; got keys {sorted(spec)}")
+        for k in ("start", "stop", "num"):
+            if not _is_number(spec[k]) or (k == "num" and float(spec[k]) != int(spec[k])):
+                raise ValueError(f"{path}.{k}: must be {'an integer' if k == 'num' else 'a number'}, got {spec[k]!r}")
         start, stop, num = float(spec["start"]), float(spec["stop"]), int(spec["num"])
         if not (0 < start <= stop) or num < 1:
             raise ValueError(f"{path}: need 0 < start <= stop and num >= 1, got {spec}")
+        if max_num is not None and num > max_num:
+            raise ValueError(f"{path}.num: num={num} is above limits.max_cells = {max_num}: raise limits.max_cells "
+                             "in the config if your machine can take it")
         if spec.get("scale", "linear") == "log":
             vals = np.geomspace(start, stop, num)
         else:
             vals = np.linspace(start, stop, num)
     else:
-        vals = np.atleast_1d(np.asarray(spec, dtype=float))
+        items = spec if isinstance(spec, list) else [spec]
+        bad = [v for v in items if not _is_number(v)]
+        if bad:
+            raise ValueError(f"{path}: must be a number, a list of numbers or a range {{start, stop, num}}; got "
+                             f"{bad[0]!r}")
+        if max_num is not None and len(items) > max_num:
+            raise ValueError(f"{path}: {len(items)} values is above limits.max_cells = {max_num}: raise "
+                             "limits.max_cells in the config if your machine can take it")
+        vals = np.asarray(items, dtype=float)
     vals = [float(f"{v:.12g}") for v in vals]
     if not vals or any(not (v > 0 and np.isfinite(v)) for v in vals):
         raise ValueError(f"{path}: β values must be positive and finite, got {spec!r}")
@@ -104,10 +124,53 @@ def _per_dimension(key: str, spec, ds: list[int], ok, allowed: str) -> dict:
     return {d: v for d in ds}
 
 
-def reproductions_config(cfg: dict | None) -> dict:
+def _check_types(part: str, given: dict, defaults: dict) -> None:
+    """Every scalar setting has the type of its default (bool, integer, number or text)."""
+    for name, value in given.items():
+        default, key = defaults[name], f"reproductions.{part}.{name}"
+        if (part, name) in (("emergence", "n"), ("emergence", "d")):
+            continue  # an integer, a list or (n) a mapping per dimension: checked below
+        if isinstance(default, bool):
+            ok, what = isinstance(value, bool), "true or false"
+        elif isinstance(default, int):
+            ok, what = _is_number(value) and float(value) == int(value), "an integer"
+        elif isinstance(default, float):
+            ok, what = _is_number(value) and bool(np.isfinite(value)), "a finite number"
+        elif isinstance(default, str):
+            ok, what = isinstance(value, str), "a string"
+        else:
+            continue  # lists, ranges and mappings have their own checks
+        if not ok:
+            raise ValueError(f"{key}: must be {what}, got {value!r}")
+
+
+# settings bounded by the sweep config's `limits:` (attention_dynamics.pipeline.sweep.LIMITS_KEYS)
+_LIMITED = [("emergence", "seeds", "max_seeds"), ("meanfield", "seeds", "max_seeds"), ("phase_diagram", "n_systems", "max_seeds"),
+            ("phase_diagram", "n", "max_n"), ("phase_diagram", "d", "max_d"), ("phase_diagram", "n_times", "max_cells")]
+
+
+def _check_limits(out: dict, limits: dict) -> None:
+    em = out["emergence"]
+    for part, name, limit in _LIMITED:
+        if out[part][name] > limits[limit]:
+            raise ValueError(f"reproductions.{part}.{name}: {name}={out[part][name]} is above limits.{limit} = "
+                             f"{limits[limit]}: raise limits.{limit} in the config if your machine can take it")
+    for d, ns in em["n"].items():
+        limit = "max_n_circle" if d == 2 else "max_n"  # d = 2: Fourier-mode field, O(n) memory
+        if max(ns) > limits[limit]:
+            raise ValueError(f"reproductions.emergence.n: n={max(ns)} in d={d} is above limits.{limit} = "
+                             f"{limits[limit]}: raise limits.{limit} in the config if your machine can take it")
+        if d > limits["max_d"]:
+            raise ValueError(f"reproductions.emergence.d: d={d} is above limits.max_d = {limits['max_d']}: raise "
+                             "limits.max_d in the config if your machine can take it")
+
+
+def reproductions_config(cfg: dict | None, limits: dict | None = None) -> dict:
     """The ``reproductions:`` config section with defaults filled in and values checked.
 
-    Raises ValueError naming the offending key (``reproductions.<part>.<key>``).
+    Raises ValueError naming the offending key (``reproductions.<part>.<key>``). With ``limits``
+    (the sweep config's ``limits:`` section, filled in), sizes are also checked against them;
+    jobs, which get an already checked section, leave it out.
     """
     cfg = {} if cfg is None else cfg
     if not isinstance(cfg, dict):
@@ -123,12 +186,17 @@ def reproductions_config(cfg: dict | None) -> dict:
         bad = set(given) - set(defaults)
         if bad:
             raise ValueError(f"reproductions.{part}.{sorted(bad)[0]}: unknown key; allowed: {sorted(defaults)}")
+        _check_types(part, given, defaults)
         out[part] = {**defaults, **given}
     st, em, ph = out["staircase"], out["emergence"], out["phase_diagram"]
-    st["betas"] = _beta_list("reproductions.staircase.betas", st["betas"])
-    em["betas"] = _beta_list("reproductions.emergence.betas", em["betas"])
-    ph["betas"] = _beta_list("reproductions.phase_diagram.betas", ph["betas"])
-    em["d"] = [int(v) for v in np.atleast_1d(em["d"])]
+    max_num = None if limits is None else limits["max_cells"]
+    st["betas"] = _beta_list("reproductions.staircase.betas", st["betas"], max_num)
+    em["betas"] = _beta_list("reproductions.emergence.betas", em["betas"], max_num)
+    ph["betas"] = _beta_list("reproductions.phase_diagram.betas", ph["betas"], max_num)
+    ds = em["d"] if isinstance(em["d"], list) else [em["d"]]
+    if not ds or not all(_is_number(v) and float(v) == int(v) for v in ds):
+        raise ValueError(f"reproductions.emergence.d: must be an integer or a list of integers, got {em['d']!r}")
+    em["d"] = [int(v) for v in ds]
     em["n"] = _emergence_n(em["n"], em["d"])
     em["power_level"] = _per_dimension("reproductions.emergence.power_level", em["power_level"], em["d"],
                                        lambda v: 0 < v < 1, "a number in (0, 1)")
@@ -146,19 +214,18 @@ def reproductions_config(cfg: dict | None) -> dict:
         ("phase_diagram.n_systems", int(ph["n_systems"]) >= 1), ("phase_diagram.model", ph["model"] in ("sa", "usa")),
         ("phase_diagram.threshold", -1 < ph["threshold"] < 1),
     ]
-    checks += [("emergence.spectrum_points", _is_int(em["spectrum_points"]) and em["spectrum_points"] >= 0),
+    em["spectrum_points"] = int(em["spectrum_points"])  # an integer (checked with the types above)
+    checks += [("emergence.spectrum_points", em["spectrum_points"] >= 0),
                ("emergence.spectrum_span", em["spectrum_span"] > 0), ("emergence.fit_level", 0 < em["fit_level"] < 1),
                ("emergence.band", 0 < em["band"] <= 1)]
     for key, ok in checks:
         if not ok:
             part, name = key.split(".")
             raise ValueError(f"reproductions.{key}: invalid value {out[part][name]!r}")
-    out["meanfield"] = _meanfield_config(out["meanfield"])
+    out["meanfield"] = _meanfield_config(out["meanfield"], None if limits is None else limits["max_cells"])
+    if limits is not None:
+        _check_limits(out, limits)
     return out
-
-
-def _is_int(v) -> bool:
-    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
 
 
 def _choice_list(key: str, v, allowed) -> list:
@@ -169,7 +236,7 @@ def _choice_list(key: str, v, allowed) -> list:
     return list(vals)
 
 
-def _meanfield_config(mf: dict) -> dict:
+def _meanfield_config(mf: dict, max_num: int | None = None) -> dict:
     """Checks of ``reproductions.meanfield`` (messages name the key and the allowed values)."""
     def bad(key, allowed):
         raise ValueError(f"reproductions.meanfield.{key}: invalid value {mf[key]!r}; allowed: {allowed}")
@@ -177,15 +244,17 @@ def _meanfield_config(mf: dict) -> dict:
     mf["d"] = [int(x) for x in _choice_list("d", mf["d"], (2, 3))]
     mf["rate_d"] = [int(x) for x in _choice_list("rate_d", mf["rate_d"], (2, 3))]
     mf["rate_models"] = _choice_list("rate_models", mf["rate_models"], ("usa", "sa"))
-    mf["betas"] = _beta_list("reproductions.meanfield.betas", mf["betas"])
-    mf["rate_betas"] = _beta_list("reproductions.meanfield.rate_betas", mf["rate_betas"])
-    mf["profile_betas"] = (_beta_list("reproductions.meanfield.profile_betas", mf["profile_betas"])
+    mf["betas"] = _beta_list("reproductions.meanfield.betas", mf["betas"], max_num)
+    mf["rate_betas"] = _beta_list("reproductions.meanfield.rate_betas", mf["rate_betas"], max_num)
+    mf["profile_betas"] = (_beta_list("reproductions.meanfield.profile_betas", mf["profile_betas"], max_num)
                            if mf["profile_betas"] not in (None, []) else [])
     ints = {"seeds": 1, "noise_points": 3, "noise_degree": 1, "l_max_circle": 0, "l_max_sphere": 0, "n_times": 2,
             "profile_seeds": 0, "profile_theta": 8, "profile_lat": 4, "rate_degrees": 0}
     for key, lo in ints.items():
-        if not _is_int(mf[key]) or mf[key] < lo:
+        v = mf[key]
+        if isinstance(v, bool) or not _is_number(v) or float(v) != int(v) or v < lo:
             bad(key, f"an integer ≥ {lo}")
+        mf[key] = int(v)
     if mf["model"] not in ("usa", "sa"):
         bad("model", "'usa' or 'sa'")
     if mf["convention"] not in ("glpr23", "gkpr24"):
@@ -302,3 +371,26 @@ def meanfield_cells(cfg: dict) -> list[dict]:
         betas = sorted(set(mf["betas"]) | ({mf["fig4_beta"]} if d == 2 else set()))
         cells += [dict(d=d, beta=b, path=f"d{d}/beta{format_value(b)}") for b in betas]
     return cells
+
+
+def job_config(repro: dict, part: str, **narrow) -> str:
+    """JSON of the one part of the checked ``reproductions`` section (:func:`reproductions_config`)
+    that a job needs, ``narrow`` replacing some of its settings (an emergence job's own d, n and β).
+    A rule passes it as a param, so Snakemake's params trigger re-runs a job only when its own
+    settings change (not when another part, another β or a sweep changes)."""
+    return json.dumps({part: {**repro[part], **narrow}}, sort_keys=True)
+
+
+def meanfield_job_config(repro: dict, kind: str, **narrow) -> str:
+    """JSON of the ``reproductions.meanfield`` settings a job of ``kind`` uses: "rates" (the ``rate_*``
+    keys and the convention) or "noise" (all others), ``narrow`` replacing some (a job's own d and β).
+    Unlisted keys take their defaults in the job, so Snakemake's params trigger re-runs only the jobs
+    whose own settings changed."""
+    mf = repro["meanfield"]
+    if kind == "rates":
+        keys = [k for k in mf if k.startswith("rate_") or k == "convention"]
+    elif kind == "noise":
+        keys = [k for k in mf if not k.startswith("rate_")]
+    else:
+        raise ValueError(f"kind must be 'rates' or 'noise', got {kind!r}")
+    return json.dumps({"meanfield": {**{k: mf[k] for k in keys}, **narrow}}, sort_keys=True)

@@ -52,12 +52,12 @@ import numpy as np
 import pandas as pd
 
 from ..theory.gegenbauer import growth_rate, l_star
-from ._figures import _frequency_scatter, _lstar_staircase, _plt, _save_figure
-from .emergence import EMERGENCE_SPECTRA_COLUMNS
+from ._figures import _frequency_scatter, _lstar_staircase, _plt, _save_and_close
 from .selection import _parse_dist
 
-__all__ = ["EMERGENCE_GROWTH_COLUMNS", "GROWTH_TABLES", "RATE_TOLERANCE", "ARGMAX_TIE", "spectrum_growth_fits",
-           "multinomial_gof", "selection_tests", "emergence_growth_table", "plot_growth_rates", "plot_selection"]
+__all__ = ["EMERGENCE_GROWTH_COLUMNS", "RATE_TOLERANCE", "ARGMAX_TIE", "spectrum_growth_fits",
+           "multinomial_gof", "selection_tests", "emergence_growth_table", "growth_rates_figure", "plot_growth_rates",
+           "selection_figure", "plot_selection"]
 
 RATE_TOLERANCE = 0.10  # target (i): |rate/λ_l − 1| ≤ 10 % in the unstable band
 ARGMAX_TIE = 0.99  # target (i): the measured argmax may be a degree with λ_l ≥ 0.99 λ* (a tie with l*)
@@ -96,16 +96,6 @@ EMERGENCE_GROWTH_COLUMNS = {
     "selection_categories": "number of categories of the test",
 }
 
-GROWTH_TABLES = {
-    "emergence_spectra": ("The angular power spectra behind those fits: one row per (model, d, n, β, seed, t, l), "
-                          "the degree power S_l(t) of the particle configuration.",
-                          "rules emergence_cell, emergence_growth (config section reproductions.emergence)",
-                          EMERGENCE_SPECTRA_COLUMNS),
-    "emergence_growth": ("BPA24 finite-n targets with particles: one row per (model, d, n, β, l): growth rate of "
-                         "the ensemble-averaged degree power in the linear window against λ_l, and the observed "
-                         "dominant degrees and counts at formation against the finite-n prediction.",
-                         "rule emergence_growth (config section reproductions.emergence)", EMERGENCE_GROWTH_COLUMNS),
-}
 
 
 def _rate(beta, l, d, model):
@@ -233,80 +223,102 @@ def emergence_growth_table(spectra: pd.DataFrame, emergence: pd.DataFrame, *, fi
 # Figures
 # --------------------------------------------------------------------------------------------------
 
-def plot_growth_rates(meanfield: pd.DataFrame | None, growth: pd.DataFrame | None, paths) -> None:
-    """λ_l/λ* against l: theory curves (l real, Bessel closed form) with the measured points —
-    the PDE solver (single-mode starts, ``meanfield`` table) and the particle ensembles
-    (``emergence_growth``), one panel per (source, d)."""
+def growth_rates_figure(meanfield: pd.DataFrame | None, growth: pd.DataFrame | None):
+    """λ_l/λ* against l: theory (lines through the integer degrees) and measured points — the PDE solver
+    (single-mode starts, ``meanfield`` table) and the particle ensembles (``emergence_growth``), one panel per
+    (source, d); β by colour (a colour bar past five values). Returns the matplotlib figure."""
+    from matplotlib.lines import Line2D
+
+    from ..analysis.figstyle import Scale, fit_width, legend_below, suptitle
+
     plt = _plt()
     panels = []
     if meanfield is not None and len(meanfield):
         panels += [("PDE", int(d)) for d in sorted(meanfield["d"].unique())]
     if growth is not None and len(growth):
         panels += [("particles", int(d)) for d in sorted(growth["d"].unique())]
+    cols = min(max(len(panels), 1), 2)
+    rows_ = max(-(-len(panels) // cols), 1)
+    fig, axes = plt.subplots(rows_, cols, figsize=(6.0 * cols, 3.9 * rows_ + 0.9), squeeze=False,
+                             layout="constrained", dpi=130)
     if not panels:
-        panels = [("none", 2)]
-    cols = min(len(panels), 2)
-    rows_ = -(-len(panels) // cols)
-    fig, axes = plt.subplots(rows_, cols, figsize=(6.2 * cols, 4.3 * rows_), squeeze=False)
+        axes[0, 0].text(0.5, 0.5, "no growth-rate table", ha="center", transform=axes[0, 0].transAxes, color="0.4")
+        return fig
     for ax in axes.ravel()[len(panels):]:
         ax.set_visible(False)
+    used: dict[str, Line2D] = {"theory": Line2D([], [], color="0.3", lw=1.0, label="λ_l/λ* (Bessel closed form)")}
     for ax, (src, d) in zip(axes.ravel(), panels):
-        if src == "none":
-            ax.text(0.5, 0.5, "no growth-rate table", ha="center", transform=ax.transAxes)
-            continue
-        df = meanfield[meanfield["d"] == d] if src == "PDE" else growth[growth["d"] == d]
         if src == "PDE":
-            models = sorted(df["model"].unique())
+            models = sorted(meanfield["model"].unique())
             shown = "usa" if "usa" in models else models[0]
-            df = df[df["model"] == shown]  # one model per panel: the curves λ_l/λ* are the same for both
-        betas = sorted(df["beta"].unique())
-        cmap = plt.get_cmap("viridis")
-        for i, b in enumerate(betas):
-            color = cmap(i / max(len(betas) - 1, 1))
-            g = df[df["beta"] == b]
+            df = meanfield[(meanfield["d"] == d) & (meanfield["model"] == shown)]  # the curves are model-free
+        else:
+            df = growth[growth["d"] == d]
+        scale = Scale("β", df["beta"].unique())
+        for b in sorted(df["beta"].unique()):
+            g = df[df["beta"] == b].sort_values("l")
             ls = int(l_star(b, d))
             lr = np.arange(1, int(g["l"].max()) + 1)
-            curve = growth_rate(b, lr, d, "gkpr24") / growth_rate(b, ls, d, "gkpr24")
-            ax.plot(lr, curve, color=color, lw=1.0, label=f"β = {b:g} (l* = {ls})")
-            lam_star = float(g.loc[g["l"] == ls, "growth_rate_theory"].iloc[0])
+            color = scale(b)
+            ax.plot(lr, growth_rate(b, lr, d, "gkpr24") / growth_rate(b, ls, d, "gkpr24"), color=color, lw=1.0)
+            lam_star = float(growth_rate(b, ls, d, "gkpr24")) * float(
+                g["growth_rate_theory"].iloc[0] / growth_rate(b, int(g["l"].iloc[0]), d, "gkpr24"))
             meas = g["growth_rate"].to_numpy() / lam_star
-            if src == "particles":
-                inb = g["in_band"].to_numpy(bool)
-                ax.plot(g["l"][inb], meas[inb], "o", color=color, ms=4)
-                ax.plot(g["l"][~inb], meas[~inb], "o", mfc="none", color=color, ms=4)
-            else:
-                ax.plot(g["l"], meas, "o", color=color, ms=4)
+            inb = g["in_band"].to_numpy(bool) if "in_band" in g else np.ones(len(g), bool)
+            ax.plot(g["l"][inb], meas[inb], "o", color=color, ms=4)
+            ax.plot(g["l"][~inb], meas[~inb], "o", mfc="none", color=color, ms=4)
+        used.update({h.get_label(): h for h in scale.handles()})
+        scale.colourbar(fig, [ax], "β")
         if src == "PDE":
             err = float(np.nanmax(np.abs(df["rel_error"]))) if len(df) else np.nan
-            ax.set_title(f"d = {d}, mean-field PDE ({shown}" + (f"; {', '.join(m for m in models if m != shown)} "
-                                                                    "in the table" if len(models) > 1 else "")
-                         + f"): single-mode starts\nmax |rate/λ_l − 1| = {err:.1e}", fontsize=8.5)
+            title = (f"d = {d}, mean-field PDE ({shown}"
+                     + (f"; {', '.join(m for m in models if m != shown)} in the table" if len(models) > 1 else "")
+                     + f"): single-mode starts; max |rate/λ_l − 1| = {err:.1e}")
+            used["pde"] = Line2D([], [], ls="", marker="o", color="0.3", ms=4, label="measured: PDE, single-mode start")
         else:
-            n = int(df["n"].iloc[0])
-            seeds = int(df["n_seeds"].max())
-            ax.set_title(f"d = {d}, particles (n = {n}, {seeds} seeds): seed-averaged S_l(t)\n"
-                         f"window λ*t ≤ ln(n·q)/2, q = {df['fit_level'].iloc[0]:g}; open: λ_l < "
-                         f"{df['band'].iloc[0]:g}·λ* (outside the band)", fontsize=8.5)
+            title = (f"d = {d}, particles (n = {int(df['n'].iloc[0])}, {int(df['n_seeds'].max())} seeds): "
+                     f"seed-averaged S_l(t) for λ*t ≤ ln(n·{df['fit_level'].iloc[0]:g})/2")
+            used["in"] = Line2D([], [], ls="", marker="o", color="0.3", ms=4,
+                                label=f"measured: particles, λ_l ≥ {df['band'].iloc[0]:g} λ* (held to 10 %)")
+            used["out"] = Line2D([], [], ls="", marker="o", mfc="none", color="0.3", ms=4,
+                                 label="measured: particles, outside that band")
+        t = ax.set_title(title, fontsize=8.5)
         ax.set_xlabel("degree l")
         ax.set_ylabel("growth rate / λ(l*)")
-        ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
         ax.set_ylim(bottom=0)
-        ax.legend(fontsize=7, loc="upper right", ncol=2)
-    fig.suptitle("Linear growth rates of the uniform state: measured (points) against λ_l(β, d) (curves)",
-                 fontsize=10)
-    fig.tight_layout()
-    _save_figure(fig, paths)
-    plt.close(fig)
+        ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
+        fig.canvas.draw()
+        fit_width(t, 0.98 * ax.get_window_extent().width)
+    legend_below(fig, list(used.values()), fontsize=8)
+    suptitle(fig, "Linear growth rates of the uniform state: measured (points) against λ_l(β, d) (lines)")
+    return fig
 
 
-def plot_selection(emergence: pd.DataFrame, growth: pd.DataFrame | None, paths) -> None:
-    """Targets (ii) and (iii): per (d, n), the observed dominant degrees (filled, area ∝ frequency) against
-    the finite-n prediction (open, area ∝ probability) with the per-β test p-values, and the counts
-    at formation against the l*(β) staircase."""
+def plot_growth_rates(meanfield: pd.DataFrame | None, growth: pd.DataFrame | None, paths) -> None:
+    """Save :func:`growth_rates_figure` to ``paths`` (one path or several; format from the suffix)."""
+    _save_and_close(growth_rates_figure(meanfield, growth), paths)
+
+
+def selection_figure(emergence: pd.DataFrame, growth: pd.DataFrame | None):
+    """Targets (ii) and (iii): per (d, n), the observed dominant degrees (filled, area ∝ frequency) against the
+    finite-n prediction (open, area ∝ probability) with the χ² p-value per β, and the counts at formation over
+    the l*(β) staircase (returns the matplotlib figure)."""
+    from matplotlib.lines import Line2D
+
+    from ..analysis.figstyle import fit_width, legend_below, suptitle
+
     plt = _plt()
     em = emergence[emergence["status"].isin(["ok", "history_failed"])] if len(emergence) else emergence
     groups = sorted({(int(d), int(n)) for d, n in zip(em["d"], em["n"])}) if len(em) else [(2, 0)]
-    fig, axes = plt.subplots(2, len(groups), figsize=(6.0 * len(groups), 8.2), squeeze=False)
+    fig, axes = plt.subplots(2, len(groups), figsize=(5.6 * len(groups), 8.0), squeeze=False, layout="constrained",
+                             dpi=130)
+    used = {"l*": Line2D([], [], color="k", lw=1.1, label="l*(β, d) = argmax λ_l"),
+            "obs": Line2D([], [], ls="", marker="o", color="tab:blue", alpha=0.55, ms=8,
+                          label="dominant degree, observed (area ∝ frequency)"),
+            "pred": Line2D([], [], ls="", marker="o", mfc="none", color="0.35", ms=8,
+                           label="dominant degree, finite-n linear theory (area ∝ probability)"),
+            "count": Line2D([], [], ls="", marker="o", color="tab:red", alpha=0.55, ms=8,
+                            label="clusters at formation (area ∝ frequency)")}
     for j, (d, n) in enumerate(groups):
         g = em[(em["d"] == d) & (em["n"] == n)] if len(em) else em
         bmax = float(g["beta"].max()) * 1.05 if len(g) else 40.0
@@ -318,30 +330,34 @@ def plot_selection(emergence: pd.DataFrame, growth: pd.DataFrame | None, paths) 
             if dist:
                 ax.scatter([b] * len(dist), list(dist), s=[260 * p for p in dist.values()], facecolors="none",
                            edgecolors="0.35", lw=0.9)
-        ax.scatter([], [], s=60, facecolors="none", edgecolors="0.35", label="finite-n linear theory (area ∝ P)")
-        _frequency_scatter(ax, g, "dominant_degree", "tab:blue", "observed (area ∝ frequency)")
-        ax.set_ylim(0, ax.get_ylim()[1] + 1.5)
+        _frequency_scatter(ax, g, "dominant_degree", "tab:blue")
+        title = f"d = {d}, n = {n}, {seeds} seeds: dominant degree at the end of the linear phase"
         if growth is not None and len(growth) and "selection_pvalue" in growth:
             gg = growth[(growth["d"] == d) & (growth["n"] == n)].groupby("beta")["selection_pvalue"].first()
-            top = ax.get_ylim()[1]
-            for b, p in gg.items():
-                if np.isfinite(p):
-                    ax.text(b, top - 0.1, f"{p:.2f}", fontsize=6, ha="center", va="top", rotation=90,
-                            color="tab:red" if p < 0.01 else "0.2")
-        ax.set_title(f"d = {d}, n = {n}, {seeds} seeds: dominant degree at the end of the linear phase\n"
-                     "(numbers at the top: p-value of the χ² test against the finite-n theory; red: p < 0.01)", fontsize=8.5)
+            k = int(np.sum(np.isfinite(gg.to_numpy(float))))
+            if k:
+                title += f"; χ² p < 0.01 at {int(np.sum(gg.to_numpy(float) < 0.01))}/{k} β (table emergence_growth)"
+        t = ax.set_title(title, fontsize=8.5)
         ax.set_ylabel("degree l")
-        ax.legend(fontsize=7, loc="lower right")
+        ax.yaxis.set_major_locator(plt.MaxNLocator(integer=True))
+        fig.canvas.draw()
+        fit_width(t, 0.98 * ax.get_window_extent().width)
         ax = axes[1, j]
         _lstar_staircase(ax, d, bmax)
-        _frequency_scatter(ax, g, "n_clusters_formation", "tab:red", "count at formation (area ∝ frequency)")
-        ax.set_title(f"d = {d}, n = {n}: clusters at formation\n(components ≥ m_min of the mass, "
-                     "when ≥ f of it is in tight components)", fontsize=8.5)
+        _frequency_scatter(ax, g, "n_clusters_formation", "tab:red")
+        t = ax.set_title(f"d = {d}, n = {n}: clusters at formation (components ≥ m_min of the mass, when ≥ f of "
+                         "it is in tight components)", fontsize=8.5)
         ax.set_ylabel("number of clusters")
-        ax.set_xlabel("β  (dotted: switch points of l*)")
-        for a in axes[:, j]:
-            a.yaxis.set_major_locator(plt.MaxNLocator(integer=True))
-        ax.legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
-    _save_figure(fig, paths)
-    plt.close(fig)
+        ax.set_xlabel("β")
+        ax.yaxis.set_major_locator(plt.MaxNLocator(integer=True))
+        fig.canvas.draw()
+        fit_width(t, 0.98 * ax.get_window_extent().width)
+    used["switch"] = Line2D([], [], color="0.7", ls=":", lw=0.8, label="switch points of l*")
+    legend_below(fig, list(used.values()), fontsize=8)
+    suptitle(fig, "BPA24 at finite n: the dominant degree against the finite-n prediction, the count at formation")
+    return fig
+
+
+def plot_selection(emergence: pd.DataFrame, growth: pd.DataFrame | None, paths) -> None:
+    """Save :func:`selection_figure` to ``paths`` (one path or several; format from the suffix)."""
+    _save_and_close(selection_figure(emergence, growth), paths)

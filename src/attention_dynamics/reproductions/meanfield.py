@@ -53,13 +53,14 @@ import numpy as np
 import pandas as pd
 
 from ..theory.gegenbauer import growth_rate, l_star
-from ._figures import _frequency_scatter, _lstar_staircase, _plt, _save_figure
+from ._figures import _frequency_scatter, _lstar_staircase, _plt, _save_and_close
 from .selection import _count_circle_maxima, _degree_multiplicity, _dist_str, _grid_size, default_l_max
 
-__all__ = ["MEANFIELD_COLUMNS", "MEANFIELD_EMERGENCE_COLUMNS", "MEANFIELD_PROFILE_COLUMNS", "MEANFIELD_TABLES",
+__all__ = ["MEANFIELD_COLUMNS", "MEANFIELD_EMERGENCE_COLUMNS", "MEANFIELD_PROFILE_COLUMNS",
            "count_arcs_above", "potential_peaks_circle", "noise_initial_data", "effective_n", "degree_powers",
            "linear_phase_end", "single_mode_growth_rate", "meanfield_rates_table", "meanfield_noise_run",
-           "meanfield_noise_table", "plot_meanfield_heatmap", "plot_meanfield_peaks"]
+           "meanfield_noise_table", "meanfield_heatmap_figure", "plot_meanfield_heatmap", "meanfield_peaks_figure",
+           "plot_meanfield_peaks"]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -477,100 +478,118 @@ def meanfield_noise_table(betas, seeds, d: int, *, profile_betas=(), profile_see
     return df, pr.reindex(columns=list(MEANFIELD_PROFILE_COLUMNS))
 
 
-# name → (what one row is, where it comes from, columns): for the table registry / docs/tables.md
-MEANFIELD_TABLES = {
-    "meanfield": ("Growth rates of the mean-field PDE solver: one row per (model, convention, d, β, l), the rate "
-                  "of ‖P_l ρ‖ measured from a single-mode start against λ_l(β, d).",
-                  "rules meanfield_rates, meanfield (config section reproductions.meanfield)", MEANFIELD_COLUMNS),
-    "meanfield_emergence": ("BPA24 Fig. 4 and its β sweep with the mean-field PDE: one row per (d, β, seed) of "
-                            "uniform density + white noise run to the resolution stop: peaks (d = 2) and the "
-                            "dominant degree of the linear phase next to l* and the finite-n prediction at n_eff.",
-                            "rules meanfield_noise, meanfield (config section reproductions.meanfield)",
-                            MEANFIELD_EMERGENCE_COLUMNS),
-    "meanfield_profiles": ("Density snapshots of some of those runs (profile_betas × the first profile_seeds "
-                           "seeds), long format: one row per (d, β, seed, t, grid point).",
-                           "rules meanfield_noise, meanfield (config section reproductions.meanfield)",
-                           MEANFIELD_PROFILE_COLUMNS),
-}
-
-
 # --------------------------------------------------------------------------------------------------
 # Figures
 # --------------------------------------------------------------------------------------------------
 
+def meanfield_heatmap_figure(profiles: pd.DataFrame, emergence: pd.DataFrame, *, beta: float, seed: int = 0):
+    """θ × t heat map of ρ (d = 2, one (β, seed): BPA24's Fig. 4) and the profile at the resolution stop, with
+    l* and both peak counts (returns the matplotlib figure)."""
+    from ..analysis.figstyle import fit_width
+    from .phase_diagram import _cell_edges
+
+    plt = _plt()
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11.0, 4.6), width_ratios=[2.2, 1.0], layout="constrained", dpi=130)
+    p = (profiles[(profiles["d"] == 2) & np.isclose(profiles["beta"], beta) & (profiles["seed"] == seed)]
+         if len(profiles) else profiles)
+    snaps = p[~p["final"].astype(bool)] if len(p) else p
+    if not len(snaps):
+        ax.text(0.5, 0.5, f"no d = 2 density snapshots at β = {beta:g}, seed {seed}", ha="center",
+                transform=ax.transAxes, color="0.4")
+        ax2.set_visible(False)
+        return fig
+    grid = snaps.pivot_table(index="t", columns="theta", values="density")
+    th, ts = grid.columns.to_numpy(float), grid.index.to_numpy(float)
+    mesh = ax.pcolormesh(_cell_edges(th), _cell_edges(ts), grid.to_numpy(), shading="flat", cmap="magma")
+    cb = fig.colorbar(mesh, ax=ax)
+    cb.set_label("density ρ (uniform = 1)", fontsize=9)
+    ax.set_xlabel("θ")
+    ax.set_ylabel(f"t ({p['convention'].iloc[0]} time)")
+    ax.set_xticks(np.pi * np.array([0, 0.5, 1, 1.5, 2]), ["0", "π/2", "π", "3π/2", "2π"])
+    fin = p[p["final"].astype(bool)].sort_values("theta")
+    ax2.plot(fin["theta"], fin["density"], color="k", lw=1)
+    ax2.set_xlabel("θ")
+    ax2.set_ylabel("ρ at the resolution stop")
+    ax2.set_xticks(np.pi * np.array([0, 1, 2]), ["0", "π", "2π"])
+    e = (emergence[(emergence["d"] == 2) & np.isclose(emergence["beta"], beta) & (emergence["seed"] == seed)]
+         if len(emergence) else emergence)
+    title = f"d = 2, β = {beta:g}, seed {seed}: density against angle and time"
+    if len(e):
+        r = e.iloc[0]
+        ax2.axhline(r["peak_level"], color="tab:red", ls=":", lw=1)
+        ax2.text(0.02, r["peak_level"], f" ρ = {r['peak_level']:g}", color="tab:red", fontsize=7, va="bottom",
+                 transform=ax2.get_yaxis_transform())
+        t2 = ax2.set_title(f"t = {r['t_stop']:.3g}: {int(r['n_peaks'])} peaks (maxima of K∗ρ); "
+                           f"{int(r['n_arcs'])} arcs of ρ > {r['peak_level']:g}; l* = {int(r['l_star'])}", fontsize=8)
+        title = (f"BPA24 Fig. 4: d = 2, β = {beta:g}, σ = {r['sigma']:g} on {int(r['noise'])} points, "
+                 f"L = {int(r['l_max'])}, seed {seed}")
+        fig.canvas.draw()
+        fit_width(t2, 0.98 * ax2.get_window_extent().width)
+    t1 = ax.set_title(title, fontsize=9)
+    fig.canvas.draw()
+    fit_width(t1, 0.98 * ax.get_window_extent().width)
+    return fig
+
+
 def plot_meanfield_heatmap(profiles: pd.DataFrame, emergence: pd.DataFrame, paths, *, beta: float,
                            seed: int = 0) -> None:
-    """θ × t heat map of ρ (d = 2, one (β, seed)) and the final profile, with l* and the counts in the title."""
+    """Save :func:`meanfield_heatmap_figure` to ``paths`` (one path or several; format from the suffix)."""
+    _save_and_close(meanfield_heatmap_figure(profiles, emergence, beta=beta, seed=seed), paths)
+
+
+def meanfield_peaks_figure(emergence: pd.DataFrame):
+    """Peaks (d = 2) and dominant degrees (each d) of the noise runs over the l*(β) staircase, marker area ∝
+    frequency over the seeds; one legend below the panels (returns the matplotlib figure)."""
+    from matplotlib.lines import Line2D
+
+    from ..analysis.figstyle import fit_width, legend_below, suptitle
+
     plt = _plt()
-    p = profiles[(profiles["d"] == 2) & np.isclose(profiles["beta"], beta) & (profiles["seed"] == seed)]
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11.0, 4.4), gridspec_kw={"width_ratios": [2.2, 1.0]})
-    if not len(p):
-        ax.text(0.5, 0.5, f"no d = 2 profile at β = {beta:g}, seed {seed}", ha="center", transform=ax.transAxes)
-        ax2.set_visible(False)
-    else:
-        snaps = p[~p["final"]]
-        grid = snaps.pivot_table(index="t", columns="theta", values="density")
-        th = grid.columns.to_numpy()
-        ts = grid.index.to_numpy()
-        im = ax.pcolormesh(th, ts, grid.to_numpy(), shading="nearest", cmap="magma")
-        fig.colorbar(im, ax=ax, label="density ρ (uniform = 1)")
-        ax.set_xlabel("θ")
-        ax.set_ylabel(f"t ({p['convention'].iloc[0]} time)")
-        ax.set_xticks(np.pi * np.array([0, 0.5, 1, 1.5, 2]), ["0", "π/2", "π", "3π/2", "2π"])
-        fin = p[p["final"]].sort_values("theta")
-        ax2.plot(fin["theta"], fin["density"], color="k", lw=1)
-        e = emergence[(emergence["d"] == 2) & np.isclose(emergence["beta"], beta) & (emergence["seed"] == seed)]
-        if len(e):
-            r = e.iloc[0]
-            ax2.axhline(r["peak_level"], color="tab:red", ls=":", lw=1, label=f"ρ = {r['peak_level']:g}")
-            ax2.set_title(f"at the resolution stop t = {r['t_stop']:.3g}: {int(r['n_peaks'])} peaks\n"
-                          f"(maxima of K∗ρ; {int(r['n_arcs'])} arcs of ρ > {r['peak_level']:g}), l* = {int(r['l_star'])}",
-                          fontsize=8)
-            ax.set_title(f"BPA24 Fig. 4: d = 2, β = {beta:g}, σ = {r['sigma']:g} on {int(r['noise'])} points, "
-                         f"L = {int(r['l_max'])}, seed {seed}", fontsize=9)
-            ax2.legend(fontsize=7, loc="upper right")
-        ax2.set_xlabel("θ")
-        ax2.set_ylabel("ρ")
-        ax2.set_xticks(np.pi * np.array([0, 1, 2]), ["0", "π", "2π"])
-    fig.tight_layout()
-    _save_figure(fig, paths)
-    plt.close(fig)
+    ds = sorted(int(d) for d in emergence["d"].unique()) if len(emergence) else [2]
+    panels = ([("peaks", 2)] if 2 in ds else []) + [("degree", d) for d in ds]
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.4), squeeze=False, layout="constrained",
+                             dpi=130)
+    used: dict[str, Line2D] = {}
+    for ax, (kind, d) in zip(axes[0], panels):
+        g = emergence[emergence["d"] == d] if len(emergence) else emergence
+        bmax = float(g["beta"].max()) * 1.05 if len(g) else 40.0
+        _lstar_staircase(ax, d, bmax)
+        used["l*"] = Line2D([], [], color="k", lw=1.1, label="l*(β, d) = argmax λ_l")
+        used["switch"] = Line2D([], [], color="0.7", ls=":", lw=0.8, label="switch points of l*")
+        seeds = int(g.groupby("beta").size().max()) if len(g) else 0
+        if kind == "peaks":
+            _frequency_scatter(ax, g, "n_peaks", "tab:red", None)
+            used["peaks"] = Line2D([], [], ls="", marker="o", color="tab:red", alpha=0.55, ms=8,
+                                   label="peaks: maxima of K∗ρ at the resolution stop (area ∝ frequency)")
+            arcs = g[g["n_arcs"] >= 0].groupby("beta")["n_arcs"].mean() if len(g) else []
+            if len(arcs):
+                ax.plot(arcs.index, arcs.to_numpy(), "_", color="tab:green", ms=9, mew=1.8)
+                used["arcs"] = Line2D([], [], ls="", marker="_", color="tab:green", ms=9, mew=1.8,
+                                      label=f"mean number of arcs of ρ > {g['peak_level'].iloc[0]:g}")
+            title, ylabel = f"d = 2: peaks at the resolution stop ({seeds} seeds per β)", "number of peaks"
+        else:
+            _frequency_scatter(ax, g, "dominant_degree", "tab:blue", None)
+            used["degree"] = Line2D([], [], ls="", marker="o", color="tab:blue", alpha=0.55, ms=8,
+                                    label="dominant degree at the end of the linear phase (area ∝ frequency)")
+            pm = g[g["lin_degree_mode"] > 0].groupby("beta")["lin_degree_mode"].first() if len(g) else []
+            if len(pm):
+                ax.plot(pm.index, pm.to_numpy(), "s", mfc="none", color="0.3", ms=6)
+                used["mode"] = Line2D([], [], ls="", marker="s", mfc="none", color="0.3", ms=6,
+                                      label="most probable degree, linear theory at n_eff")
+            title, ylabel = f"d = {d}: dominant degree ({seeds} seeds per β)", "degree l"
+        if not len(g):
+            title = f"d = {d}: no runs"
+        t = ax.set_title(title, fontsize=9)
+        ax.set_xlabel("β")
+        ax.set_ylabel(ylabel)
+        ax.yaxis.set_major_locator(plt.MaxNLocator(integer=True))
+        fig.canvas.draw()
+        fit_width(t, 0.98 * ax.get_window_extent().width)
+    legend_below(fig, list(used.values()), fontsize=8)
+    suptitle(fig, "BPA24 with the mean-field PDE: uniform density + white noise, counts against l*(β)")
+    return fig
 
 
 def plot_meanfield_peaks(emergence: pd.DataFrame, paths) -> None:
-    """Peaks (d = 2) and dominant degrees (d = 2, 3) of the noise runs against the l*(β) staircase."""
-    plt = _plt()
-    ds = sorted(int(d) for d in emergence["d"].unique()) if len(emergence) else [2]
-    panels = [("peaks", 2)] if 2 in ds else []
-    panels += [("degree", d) for d in ds]
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.6 * len(panels), 4.4), squeeze=False)
-    for ax, (kind, d) in zip(axes[0], panels):
-        g = emergence[(emergence["d"] == d)]
-        bmax = float(g["beta"].max()) * 1.05 if len(g) else 40.0
-        _lstar_staircase(ax, d, bmax)
-        seeds = int(g.groupby("beta").size().max()) if len(g) else 0
-        if kind == "peaks":
-            _frequency_scatter(ax, g, "n_peaks", "tab:red", "peaks: maxima of K∗ρ at the stop (area ∝ frequency)")
-            arcs = g[g["n_arcs"] >= 0].groupby("beta")["n_arcs"].mean()
-            if len(arcs):
-                lvl = g["peak_level"].iloc[0]
-                ax.plot(arcs.index, arcs.to_numpy(), "_", color="tab:green", ms=9, mew=1.8,
-                        label=f"mean number of arcs of ρ > {lvl:g}")
-            ax.set_title(f"d = 2: peaks at the resolution stop ({seeds} seeds per β)", fontsize=9)
-            ax.set_ylabel("number of peaks")
-        else:
-            _frequency_scatter(ax, g, "dominant_degree", "tab:blue",
-                               "dominant degree at the end of the linear phase (area ∝ frequency)")
-            pm = g[g["lin_degree_mode"] > 0].groupby("beta")["lin_degree_mode"].first()
-            if len(pm):
-                ax.plot(pm.index, pm.to_numpy(), "s", mfc="none", color="0.3", ms=6,
-                        label="most probable degree, linear theory at n_eff")
-            ax.set_title(f"d = {d}: dominant degree ({seeds} seeds per β)", fontsize=9)
-            ax.set_ylabel("degree l")
-        ax.set_xlabel("β  (dotted: switch points of l*)")
-        ax.yaxis.set_major_locator(plt.MaxNLocator(integer=True))
-        ax.legend(fontsize=7, loc="lower right")
-    fig.suptitle("BPA24 with the mean-field PDE: uniform density + white noise", fontsize=10)
-    fig.tight_layout()
-    _save_figure(fig, paths)
-    plt.close(fig)
+    """Save :func:`meanfield_peaks_figure` to ``paths`` (one path or several; format from the suffix)."""
+    _save_and_close(meanfield_peaks_figure(emergence), paths)

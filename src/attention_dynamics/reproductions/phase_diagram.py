@@ -6,9 +6,9 @@ import pandas as pd
 from scipy.integrate import solve_ivp
 
 from ..engine.dynamics import velocity
-from ._figures import _plt, _save_figure
+from ._figures import _plt, _save_and_close
 
-__all__ = ["PHASE_COLUMNS", "phase_diagram", "plot_phase_diagram"]
+__all__ = ["PHASE_COLUMNS", "phase_diagram", "phase_figure", "plot_phase_diagram"]
 
 PHASE_COLUMNS = {
     "model": "sa or usa (usa in GKPR24 time)",
@@ -70,19 +70,45 @@ def phase_diagram(betas, times, *, n: int = 32, d: int = 2, n_systems: int = 16,
 
 
 
-def plot_phase_diagram(phase: pd.DataFrame, paths) -> None:
-    """GLPR23's (β, t) heat map of the fraction of clustered pairs."""
+def _cell_edges(v: np.ndarray) -> np.ndarray:
+    """Edges of cells centred on the sorted values ``v`` (midpoints; a single value gets width 1 or 20%)."""
+    v = np.asarray(v, dtype=float)
+    if v.size == 1:
+        h = 0.1 * abs(v[0]) if v[0] != 0 else 0.5
+        return np.array([v[0] - h, v[0] + h])
+    mid = 0.5 * (v[1:] + v[:-1])
+    return np.concatenate([[v[0] - (mid[0] - v[0])], mid, [v[-1] + (v[-1] - mid[-1])]])
+
+
+def phase_figure(phase: pd.DataFrame):
+    """GLPR23's (β, t) heat map of the fraction of clustered pairs (returns the matplotlib figure)."""
+    from ..analysis.figstyle import fit_width
+
     plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.4, 4.8), layout="constrained", dpi=130)
+    if not len(phase):
+        ax.text(0.5, 0.5, "no phase-diagram rows", transform=ax.transAxes, ha="center", color="0.4")
+        return fig
     tab = phase.pivot(index="t", columns="beta", values="fraction").sort_index()
-    fig, ax = plt.subplots(figsize=(6.4, 4.6))
     b, t = tab.columns.to_numpy(float), tab.index.to_numpy(float)
-    mesh = ax.pcolormesh(b, t, tab.to_numpy(), shading="nearest", cmap="magma", vmin=0.0, vmax=1.0)
-    fig.colorbar(mesh, ax=ax, label=f"fraction of pairs with ⟨x_i, x_j⟩ > {phase['threshold'].iloc[0]:g}")
+    # cells centred on the sampled (β, t), also with a single β or t (shading="nearest" draws nothing then)
+    mesh = ax.pcolormesh(_cell_edges(b), _cell_edges(t), tab.to_numpy(), shading="flat", cmap="magma", vmin=0.0,
+                         vmax=1.0)
+    cb = fig.colorbar(mesh, ax=ax)
+    cb.set_label(f"fraction of pairs with ⟨x_i, x_j⟩ > {phase['threshold'].iloc[0]:g}", fontsize=9)
+    if len(b) == 1:
+        ax.set_xticks(b)
     ax.set_xlabel("β")
     ax.set_ylabel("t")
-    ax.set_title(f"{phase['model'].iloc[0].upper()}, d = {int(phase['d'].iloc[0])}, n = {int(phase['n'].iloc[0])}, "
-                 f"{int(phase['n_systems'].iloc[0])} systems per β (GLPR23 phase diagram)", fontsize=9)
-    fig.tight_layout()
-    _save_figure(fig, paths)
-    plt.close(fig)
+    title = ax.set_title(f"{phase['model'].iloc[0].upper()}, d = {int(phase['d'].iloc[0])}, "
+                         f"n = {int(phase['n'].iloc[0])}, {int(phase['n_systems'].iloc[0])} systems per β "
+                         "(GLPR23 phase diagram)", fontsize=9)
+    fig.canvas.draw()
+    fit_width(title, 0.98 * ax.get_window_extent().width)
+    return fig
+
+
+def plot_phase_diagram(phase: pd.DataFrame, paths) -> None:
+    """Save :func:`phase_figure` to ``paths`` (one path or several; format from the suffix)."""
+    _save_and_close(phase_figure(phase), paths)
 

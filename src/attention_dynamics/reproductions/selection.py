@@ -9,62 +9,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..engine.clusters import single_linkage_labels
+from ..engine.clusters import circle_components
+from ..engine.clusters import components_with_extents as components
 from ..engine.dynamics import circle_kernel_modes, circle_modes, unit_complex
 
 __all__ = ["circle_components", "components", "degree_power", "sphere_degree_power", "potential_on_circle",
            "potential_maxima", "default_l_max", "linear_selection"]
-
-def circle_components(x: np.ndarray, theta_c: float, mass=None):
-    """Single linkage at angle θ_c for points on the circle S¹, in O(n log n).
-
-    On the circle the components of {i ~ j : angle < θ_c} are the arcs of sorted angles
-    separated by gaps ≥ θ_c (a pair spanning such a gap is at least that far apart), so
-    sorting replaces the n² Gram matrix. Returns ``(labels, masses, extents)``: component
-    of each point, component masses, and angular extents (sum of the gaps inside the arc;
-    this is the diameter for arcs shorter than π).
-    """
-    n = x.shape[0]
-    mass = np.ones(n) if mass is None else np.asarray(mass, float)
-    phi = np.arctan2(x[:, 1], x[:, 0])
-    order = np.argsort(phi)
-    ps = phi[order]
-    gaps = np.diff(np.concatenate([ps, [ps[0] + 2 * np.pi]]))  # gaps[i]: from ps[i] to ps[i+1] (circular)
-    cut = gaps >= theta_c
-    labels = np.empty(n, dtype=np.int64)
-    if cut.sum() <= 1:
-        labels[:] = 0
-        ext = 2 * np.pi - (gaps[cut].sum() if cut.any() else 0.0)
-        return labels, np.array([mass.sum()]), np.array([min(ext, 2 * np.pi)])
-    # start the walk just after the first cut so that every arc is contiguous
-    start = int(np.argmax(cut)) + 1
-    idx = (np.arange(n) + start) % n
-    comp = np.concatenate([[0], np.cumsum(cut[idx][:-1])])
-    labels[order[idx]] = comp
-    count = int(comp[-1]) + 1
-    masses = np.bincount(comp, weights=mass[order[idx]], minlength=count)
-    inner = np.where(cut[idx], 0.0, gaps[idx])  # a gap inside an arc links idx[i] to idx[i+1]
-    extents = np.bincount(comp, weights=inner, minlength=count)
-    return labels, masses, extents
-
-
-def components(x: np.ndarray, theta_c: float, mass=None):
-    """Single-linkage components at θ_c with masses and angular diameters (any d).
-
-    d = 2 uses :func:`circle_components`; d ≥ 3 uses :func:`clusters.single_linkage_labels`
-    and the largest pairwise angle inside each component.
-    """
-    if x.shape[1] == 2:
-        return circle_components(x, theta_c, mass)
-    mass = np.ones(x.shape[0]) if mass is None else np.asarray(mass, float)
-    count, labels = single_linkage_labels(x, theta_c)
-    masses = np.bincount(labels, weights=mass, minlength=count)
-    extents = np.zeros(count)
-    for c in np.flatnonzero(np.bincount(labels, minlength=count) > 1):
-        xc = x[labels == c]
-        extents[c] = float(np.arccos(np.clip((xc @ xc.T).min(), -1.0, 1.0)))
-    return labels, masses, extents
-
 
 def degree_power(x: np.ndarray, l_max: int) -> np.ndarray:
     """S_l = (1/n²) Σ_{i,j} P_{l,d}(⟨x_i, x_j⟩) for l = 1..l_max (P_{l,d} Gegenbauer, P(1) = 1).
@@ -223,7 +173,7 @@ def linear_selection(beta: float, n: int, d: int = 2, *, power_level: float = 0.
                      samples: int = 20_000, seed: int = 0, chunk: int = 2000) -> dict:
     """Finite-n prediction of the linear theory for what :func:`formation` reads at the end of the linear phase.
 
-    Model (exact for the linearised flow, SCIENCE §6): n iid uniform points give degree powers
+    Model (exact for the linearised flow, docs/science.md §6): n iid uniform points give degree powers
     S_l(0) with n S_l(0) ~ Gamma(N_l/2, scale 2/N_l) (mean 1; Exp(1) in d = 2), independent
     across l; each harmonic grows as e^{λ_l t} (GKPR24 time, any model: only the clock differs),
     so S_l(t) = S_l(0) e^{2 λ_l t}. :func:`formation` reads the *dominant degree* at the first

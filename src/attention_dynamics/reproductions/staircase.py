@@ -11,10 +11,10 @@ import numpy as np
 import pandas as pd
 
 from ..engine.dynamics import energy, velocity
-from ._figures import _plt, _save_figure
+from ._figures import _plt, _save_and_close
 
 __all__ = ["AUTHORS_BETAS", "STAIRCASE_STEP_COLUMNS", "STAIRCASE_CURVE_COLUMNS", "authors_initial_angles",
-           "staircase_theory", "authors_staircase", "logtime_staircase", "staircase_tables", "plot_staircase"]
+           "staircase_theory", "authors_staircase", "logtime_staircase", "staircase_tables", "staircase_figure", "plot_staircase"]
 
 AUTHORS_BETAS = (500.0, 1000.0, 1500.0, 2000.0, 3000.0, 4000.0)
 
@@ -37,7 +37,7 @@ def _label(members) -> str:
 
 
 def staircase_theory(theta0, masses=None, *, configurations: bool = False):
-    """The closest-pair-first merge sequence of points on the circle (SCIENCE §3–§4).
+    """The closest-pair-first merge sequence of points on the circle (docs/science.md §3–§4).
 
     Repeatedly merge the two points at the smallest angle into one point of the summed
     mass at their mass-weighted mean angle (no other point moves: the others are slower by
@@ -348,41 +348,61 @@ def staircase_tables(betas=AUTHORS_BETAS, *, lr: float = 1e-5, snap_dist: float 
 
 
 
-def plot_staircase(steps: pd.DataFrame, curves: pd.DataFrame, paths) -> None:
-    """GKPR24 §6 staircase: Ē vs rescaled time (authors) and vs s = ln t/β, with predictions."""
+def staircase_figure(steps: pd.DataFrame, curves: pd.DataFrame):
+    """GKPR24 §6 staircase: Ē vs rescaled time (authors) and vs s = ln t/β, with the predictions.
+
+    Returns the matplotlib figure. One line per β (a colour bar instead of legend entries
+    past ``figstyle.LEGEND_MAX`` values); every key is in one legend below the panels.
+    """
+    from matplotlib.lines import Line2D
+
+    from ..analysis.figstyle import Scale, legend_below, suptitle
+
     plt = _plt()
-    pars = [p for p in ("arclength", "logtime") if (curves["parametrisation"] == p).any()]
-    fig, axes = plt.subplots(1, len(pars), figsize=(6.2 * len(pars), 4.4), squeeze=False)
+    pars = [p for p in ("arclength", "logtime") if (curves["parametrisation"] == p).any()] or ["logtime"]
+    fig, axes = plt.subplots(1, len(pars), figsize=(6.2 * len(pars), 4.8), squeeze=False, layout="constrained",
+                             dpi=130)
     betas = sorted(curves["beta"].unique())
-    cmap = plt.get_cmap("viridis")
+    scale = Scale("β", betas)
     theory = staircase_theory(authors_initial_angles())
     levels = [1 / 5] + theory["level_after"].tolist()
     for ax, par in zip(axes[0], pars):
-        for i, b in enumerate(betas):
-            col = cmap(i / max(len(betas) - 1, 1))
+        for b in betas:
             c = curves[(curves["parametrisation"] == par) & (curves["beta"] == b)]
-            ax.plot(c["x"], c["energy"], color=col, lw=1.3, label=f"β = {b:g}")
+            ax.plot(c["x"], c["energy"], color=scale(b), lw=1.3)
             st = steps[(steps["parametrisation"] == par) & (steps["beta"] == b)]
             if par == "arclength":  # predicted end-times (nominal gaps) as ticks on each level
-                ax.plot(st["end_theory_nominal"], st["level_theory"], "|", color=col, ms=14, mew=1.5)
+                ax.plot(st["end_theory_nominal"], st["level_theory"], "|", color=scale(b), ms=14, mew=1.5)
         for lv in levels:
             ax.axhline(lv, color="0.6", ls="--", lw=0.7)
         if par == "logtime":
             for s_k in theory["s_step"]:
                 ax.axvline(s_k, color="0.3", ls=":", lw=0.9)
-            ax.set_xlabel("log time s = ln t / β  (dotted: 1 − cos D_k)")
-            ax.set_title("ordinary USA dynamics, log time")
+            ax.set_xlabel("log time s = ln t / β")
+            ax.set_title("ordinary USA dynamics, log time", fontsize=10)
         else:
-            ax.set_xlabel("rescaled time τ = lr × iteration  (ticks: Σ D√(m_a m_b/(m_a+m_b))/ln β)")
-            ax.set_title("authors' arclength parametrisation (GKPR24 §6)")
+            ax.set_xlabel("rescaled time τ = lr × iteration")
+            ax.set_title("authors' arclength parametrisation (GKPR24 §6)", fontsize=10)
         ax.set_ylabel("energy Ē")
         ax.set_ylim(0.15, 1.03)
-        ax.set_xlim(left=min(0.0, float(curves[curves["parametrisation"] == par]["x"].min())))
-        ax.text(0.99, 0.02, "dashed: Σ m_a² = 5/25, 7/25, 11/25, 13/25, 1", transform=ax.transAxes,
-                ha="right", va="bottom", fontsize=7, color="0.4")
-    axes[0][0].legend(fontsize=7, loc="upper left")
-    fig.suptitle("Energy staircase, n = 5 on the circle, θ₀ = 0.5·(0, 0.5, 2, 4, 7)·ln 2000/√2000", fontsize=10)
-    fig.tight_layout()
-    _save_figure(fig, paths)
-    plt.close(fig)
+        xs = curves.loc[curves["parametrisation"] == par, "x"]
+        if len(xs):
+            ax.set_xlim(left=min(0.0, float(xs.min())))
+        else:
+            ax.text(0.5, 0.5, "no curves", transform=ax.transAxes, ha="center", color="0.4")
+    handles = [Line2D([], [], color="0.6", ls="--", lw=0.7, label="plateau heights Σ m_a² = 5/25, 7/25, 11/25, "
+                      "13/25, 1")]
+    if "arclength" in pars:
+        handles.append(Line2D([], [], ls="", marker="|", color="0.3", ms=10, mew=1.5,
+                              label="predicted step end Σ_{l≤k} D_l √(m_a m_b/(m_a+m_b)) / ln β"))
+    if "logtime" in pars:
+        handles.append(Line2D([], [], color="0.3", ls=":", lw=0.9, label="s = 1 − cos D_k (steps as β → ∞)"))
+    scale.colourbar(fig, list(axes[0]), "β")
+    legend_below(fig, handles + scale.handles(), fontsize=8)
+    suptitle(fig, "Energy staircase, n = 5 on the circle, θ₀ = 0.5·(0, 0.5, 2, 4, 7)·ln 2000/√2000")
+    return fig
 
+
+def plot_staircase(steps: pd.DataFrame, curves: pd.DataFrame, paths) -> None:
+    """Save :func:`staircase_figure` to ``paths`` (one path or several; format from the suffix)."""
+    _save_and_close(staircase_figure(steps, curves), paths)

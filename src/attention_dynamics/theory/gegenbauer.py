@@ -1,4 +1,4 @@
-"""Linear instability of the uniform measure: Gegenbauer growth rates λ_l, l* and switch points (SCIENCE §6).
+"""Linear instability of the uniform measure: Gegenbauer growth rates λ_l, l* and switch points (docs/science.md §6).
 
 Linearising the mean-field USA flow (GLPR23 time convention, kernel e^{β⟨x,y⟩}, ρ a
 probability measure on S^{d−1}) around the uniform measure, a perturbation in the

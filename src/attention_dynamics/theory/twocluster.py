@@ -1,4 +1,4 @@
-"""Closed forms and quadratures from the theory (SCIENCE.md §3, §6), independent of the integrator."""
+"""Closed forms and quadratures from the theory (docs/science.md §3, §6), independent of the integrator."""
 from __future__ import annotations
 
 import numpy as np
@@ -13,7 +13,7 @@ __all__ = [
 
 
 def two_cluster_gap_rate(D, beta: float, n_a: float, n_b: float, n: float, model: str):
-    """dD/dt for two point clusters of masses n_a, n_b (counts) at angle D (SCIENCE §3).
+    """dD/dt for two point clusters of masses n_a, n_b (counts) at angle D (docs/science.md §3).
 
     USA: Ḋ = −((n_a + n_b)/n) e^{β(cos D − 1)} sin D.
     SA:  Ḋ = −sin D e^{β(cos D−1)} [ n_b/(n_a + n_b e^{β(cos D−1)}) + n_a/(n_b + n_a e^{β(cos D−1)}) ]
