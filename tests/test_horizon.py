@@ -113,6 +113,20 @@ def test_uniform_and_single_cluster_are_not_predicted():
     assert horizon_warnings(plan.horizons) == []
 
 
+def test_many_centres_are_not_predicted_and_cost_nothing():
+    """k = n = 20,000 caps (accepted with raised limits): no k-point ODE of 20,000 points in the check."""
+    from attention_dynamics.pipeline.horizon import MAX_K
+
+    for k in (MAX_K + 1, 20000):
+        plan = plan_of(f"limits:\n  max_n: 20000\nsweeps:\n  big:\n    k: {k}\n    n: {k}\n    beta: 5\n")
+        t0 = cpu()
+        hs = predict(plan.cells, 0)
+        assert cpu() - t0 < 1.0
+        assert hs[0].method.startswith(f"none (k > {MAX_K}")
+    small = plan_of(f"sweeps:\n  s:\n    k: {MAX_K}\n    n: {MAX_K}\n    eps: 0.01\n    beta: 5\n")
+    assert not predict(small.cells, 0)[0].method.startswith("none")
+
+
 def test_paper_config_is_fast_and_reaches_every_merge():
     """config/paper.yaml (22,360 simulations): the pre-flight costs ~1 s CPU and finds every horizon reached."""
     plan = plan_of((ROOT / "config" / "paper.yaml").read_text())

@@ -23,7 +23,9 @@ from the k collapsed centres of the initial data (docs/science.md §3–§4):
   at β = 60);
 * symmetric centres (an unstable equilibrium, e.g. k points spaced 2π/k): the leading order,
   which is a lower bound there (the real merge waits for the spread of the data to grow);
-* uniform data: no prediction.
+* uniform data: no prediction;
+* more than :data:`MAX_K` centres: no prediction (the k-point system costs k² per field call
+  and k − 1 merges; the check must stay well under a second).
 
 The real runs scatter around the prediction by δ ln T ≈ β sin D · δD (δD the jitter of a
 collapsed cluster's position, ~ cap radius/√(n/k)). :func:`horizon_warnings` warns, naming
@@ -38,8 +40,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["GroupHorizon", "predict", "horizon_warnings", "horizon_report", "MARGIN"]
+__all__ = ["GroupHorizon", "predict", "horizon_warnings", "horizon_report", "MARGIN", "MAX_K"]
 
+MAX_K = 64                # no pre-flight beyond this many centres (cost ~k³ per β)
 MARGIN = math.log(10.0)   # warn when ln T_pred > ln t_max − MARGIN (the prediction reaches t_max/10)
 _RTOL = 1e-5
 
@@ -127,6 +130,8 @@ def predict(cells, base_seed: int = 0) -> list[GroupHorizon]:
             h.method = "none (uniform data: no centres)"
         elif int(p["k"]) < 2:
             h.method = "none (k = 1: nothing to merge)"
+        elif int(p["k"]) > MAX_K:
+            h.method = f"none (k > {MAX_K}: too many centres for the pre-flight)"
         elif p["init"] == "gaussian" and float(p["r"]) == 0.0:
             h.method = "none (gaussian with r = 0: no centres)"
         elif p["centres"] == "random":
