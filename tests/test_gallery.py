@@ -250,13 +250,11 @@ REPRO_CASES = {
     "phase_30beta": lambda: phase_figure(phase_reproduction_table(np.linspace(0.3, 9, 30), np.linspace(0, 30, 61))),
     "meanfield_heatmap": lambda: meanfield_heatmap_figure(_mf(8)[2], _mf(8)[1], beta=5.0),
     "meanfield_heatmap_missing": lambda: meanfield_heatmap_figure(_mf(8)[2].iloc[:0], _mf(8)[1], beta=5.0),
-    "meanfield_peaks_8beta": lambda: meanfield_peaks_figure(_mf(8)[1]),
     "meanfield_peaks_40beta": lambda: meanfield_peaks_figure(_mf(40)[1]),
     "meanfield_peaks_d2_only": lambda: meanfield_peaks_figure(_mf(8)[1].query("d == 2")),
     "growth_rates": lambda: growth_rates_figure(_mf(8)[0], _eg(8)[1]),
     "growth_rates_40beta_particles_only": lambda: growth_rates_figure(None, _eg(40)[1]),
     "growth_rates_empty": lambda: growth_rates_figure(None, None),
-    "selection_8beta": lambda: selection_figure(*_eg(8)),
     "selection_40beta": lambda: selection_figure(*_eg(40)),
 }
 

@@ -271,7 +271,7 @@ def _finite_n_rows(emergence: pd.DataFrame | None, growth: pd.DataFrame | None) 
     if growth is not None and len(growth):
         for (d, n), g in growth.groupby(["d", "n"], sort=True):
             d, n = int(d), int(n)
-            fails, argmax_ok, ties, worst_all = [], 0, 0, (0.0, None, None)
+            fails, scatter, argmax_ok, ties, worst_all = [], [], 0, 0, (0.0, None, None)
             for beta, gb in g.groupby("beta", sort=True):
                 band = gb[gb["in_band"].astype(bool)]
                 err = band["rel_error"].abs()
@@ -283,8 +283,20 @@ def _finite_n_rows(emergence: pd.DataFrame | None, growth: pd.DataFrame | None) 
                 ties += int(tie)
                 if np.isfinite(worst) and worst > worst_all[0]:
                     worst_all = (worst, beta, int(band.loc[err.idxmax(), "l"]))
-                if not (worst <= RATE_TOLERANCE) or not (arg == ls or tie):
+                # seed scatter (jackknife): an excess within 2 s.e. of the 10 % target, or an argmax whose rate
+                # is within 2 s.e. of l*'s, is what too few seeds give; beyond that the target fails
+                se_rel = (band["growth_rate_se"] / band["growth_rate_theory"]).fillna(0.0).to_numpy() \
+                    if "growth_rate_se" in band else np.zeros(len(band))
+                clear = bool(np.any(err.to_numpy() - 2.0 * se_rel > RATE_TOLERANCE)) or not np.isfinite(worst)
+                arg_within = False
+                if arg != ls and not tie and "growth_rate_se" in gb:
+                    a, b_ = gb[gb["l"] == arg].iloc[0], gb[gb["l"] == ls].iloc[0]
+                    gap = float(a["growth_rate"] - b_["growth_rate"])
+                    arg_within = bool(gap <= 2.0 * np.hypot(a["growth_rate_se"], b_["growth_rate_se"]))
+                if clear or not (arg == ls or tie or arg_within):
                     fails.append(_fmt(beta))
+                elif worst > RATE_TOLERANCE or not (arg == ls or tie):
+                    scatter.append(_fmt(beta))
                 c = detail(d, n, beta, ls)
                 c["seeds (fit)"] = int(gb["n_seeds"].max())
                 c["max |rate/λ_l − 1| in the band"] = (f"{_fmt(worst, 2)} (l = {int(band['l'].min())}–"
@@ -298,11 +310,16 @@ def _finite_n_rows(emergence: pd.DataFrame | None, growth: pd.DataFrame | None) 
                 "E S_l(t) = exp(2λ_l t)/n to first order",
                 f"worst {_fmt(worst_all[0], 2)} (β = {_fmt(worst_all[1])}, l = {worst_all[2]}); argmax = l* at "
                 f"{argmax_ok}/{nb} β" + (f", a tie (λ ≥ {ARGMAX_TIE:g} λ*) at {ties}" if ties else ""),
-                "yes" if not fails else f"no at β = {', '.join(fails)}", "agrees" if not fails else "differs",
+                (f"no at β = {', '.join(fails)}" if fails else
+                 f"within the seed scatter (2 s.e.) at β = {', '.join(scatter)}; more seeds needed" if scatter
+                 else "yes"),
+                "differs" if fails else "expected" if scatter else "agrees",
                 note=f"Growth rates: half the least-squares slope of ln(mean over seeds of S_l(t)) over λ*t ≤ "
                      f"ln(n·{_fmt(first['fit_level'])})/2, for the degrees with λ_l ≥ {_fmt(first['band'])}·λ* "
                      "(reproductions.growth). Near a switch point of l* two degrees have the same rate to < 1 %: "
-                     "the argmax is then a tie."))
+                     "the argmax is then a tie. A miss counts as a failure only beyond twice the jackknife "
+                     "standard error over the seeds (column growth_rate_se); within it, the seeds are too few "
+                     "to decide."))
     if em is not None and len(em):
         tests = selection_tests(em)
         for (d, n), t in (tests.groupby(["d", "n"], sort=True) if len(tests) else []):
