@@ -31,6 +31,15 @@ def _save_and_close(fig, paths) -> None:
         _plt().close(fig)
 
 
+def _fit_title(ax, text: str, fontsize: float) -> None:
+    """Set the panel title and re-wrap it to the panel's width (after the layout: the figure is drawn first)."""
+    from ..analysis.figstyle import fit_width
+
+    title = ax.set_title(text, fontsize=fontsize)
+    ax.figure.canvas.draw()
+    fit_width(title, 0.98 * ax.get_window_extent().width)
+
+
 def _frequency_scatter(ax, df, col, color, label=None, scale=260.0, marker="o"):
     """Observed values per β, marker area ∝ frequency among the seeds (values < 1 left out)."""
     g = df[df[col] >= 1]

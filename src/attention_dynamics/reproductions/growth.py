@@ -52,7 +52,7 @@ import numpy as np
 import pandas as pd
 
 from ..theory.gegenbauer import growth_rate, l_star
-from ._figures import _frequency_scatter, _lstar_staircase, _plt, _save_and_close
+from ._figures import _fit_title, _frequency_scatter, _lstar_staircase, _plt, _save_and_close
 from .selection import _parse_dist
 
 __all__ = ["EMERGENCE_GROWTH_COLUMNS", "RATE_TOLERANCE", "ARGMAX_TIE", "spectrum_growth_fits",
@@ -258,7 +258,7 @@ def growth_rates_figure(meanfield: pd.DataFrame | None, growth: pd.DataFrame | N
     (source, d); β by colour (a colour bar past five values). Returns the matplotlib figure."""
     from matplotlib.lines import Line2D
 
-    from ..analysis.figstyle import Scale, fit_width, legend_below, suptitle
+    from ..analysis.figstyle import Scale, legend_below, suptitle
 
     plt = _plt()
     panels = []
@@ -311,13 +311,11 @@ def growth_rates_figure(meanfield: pd.DataFrame | None, growth: pd.DataFrame | N
                                 label=f"measured: particles, λ_l ≥ {df['band'].iloc[0]:g} λ* (held to 10 %)")
             used["out"] = Line2D([], [], ls="", marker="o", mfc="none", color="0.3", ms=4,
                                  label="measured: particles, outside that band")
-        t = ax.set_title(title, fontsize=8.5)
         ax.set_xlabel("degree l")
         ax.set_ylabel("growth rate / λ(l*)")
         ax.set_ylim(bottom=0)
         ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
-        fig.canvas.draw()
-        fit_width(t, 0.98 * ax.get_window_extent().width)
+        _fit_title(ax, title, 8.5)
     legend_below(fig, list(used.values()), fontsize=8)
     suptitle(fig, "Linear growth rates of the uniform state: measured (points) against λ_l(β, d) (lines)")
     return fig
@@ -334,7 +332,7 @@ def selection_figure(emergence: pd.DataFrame, growth: pd.DataFrame | None):
     the l*(β) staircase (returns the matplotlib figure)."""
     from matplotlib.lines import Line2D
 
-    from ..analysis.figstyle import fit_width, legend_below, suptitle
+    from ..analysis.figstyle import legend_below, suptitle
 
     plt = _plt()
     em = emergence[emergence["status"].isin(["ok", "history_failed"])] if len(emergence) else emergence
@@ -366,21 +364,17 @@ def selection_figure(emergence: pd.DataFrame, growth: pd.DataFrame | None):
             k = int(np.sum(np.isfinite(gg.to_numpy(float))))
             if k:
                 title += f"; χ² p < 0.01 at {int(np.sum(gg.to_numpy(float) < 0.01))}/{k} β (table emergence_growth)"
-        t = ax.set_title(title, fontsize=8.5)
         ax.set_ylabel("degree l")
         ax.yaxis.set_major_locator(plt.MaxNLocator(integer=True))
-        fig.canvas.draw()
-        fit_width(t, 0.98 * ax.get_window_extent().width)
+        _fit_title(ax, title, 8.5)
         ax = axes[1, j]
         _lstar_staircase(ax, d, bmax)
         _frequency_scatter(ax, g, "n_clusters_formation", "tab:red")
-        t = ax.set_title(f"d = {d}, n = {n}: clusters at formation (components ≥ m_min of the mass, when ≥ f of "
-                         "it is in tight components)", fontsize=8.5)
         ax.set_ylabel("number of clusters")
         ax.set_xlabel("β")
         ax.yaxis.set_major_locator(plt.MaxNLocator(integer=True))
-        fig.canvas.draw()
-        fit_width(t, 0.98 * ax.get_window_extent().width)
+        _fit_title(ax, f"d = {d}, n = {n}: clusters at formation (components ≥ m_min of the mass, when ≥ f of it "
+                       "is in tight components)", 8.5)
     used["switch"] = Line2D([], [], color="0.7", ls=":", lw=0.8, label="switch points of l*")
     legend_below(fig, list(used.values()), fontsize=8)
     suptitle(fig, "BPA24 at finite n: the dominant degree against the finite-n prediction, the count at formation")

@@ -53,7 +53,7 @@ import numpy as np
 import pandas as pd
 
 from ..theory.gegenbauer import growth_rate, l_star
-from ._figures import _frequency_scatter, _lstar_staircase, _plt, _save_and_close
+from ._figures import _fit_title, _frequency_scatter, _lstar_staircase, _plt, _save_and_close
 from .selection import _count_circle_maxima, _degree_multiplicity, _dist_str, _grid_size, default_l_max
 
 __all__ = ["MEANFIELD_COLUMNS", "MEANFIELD_EMERGENCE_COLUMNS", "MEANFIELD_PROFILE_COLUMNS",
@@ -485,7 +485,6 @@ def meanfield_noise_table(betas, seeds, d: int, *, profile_betas=(), profile_see
 def meanfield_heatmap_figure(profiles: pd.DataFrame, emergence: pd.DataFrame, *, beta: float, seed: int = 0):
     """θ × t heat map of ρ (d = 2, one (β, seed): BPA24's Fig. 4) and the profile at the resolution stop, with
     l* and both peak counts (returns the matplotlib figure)."""
-    from ..analysis.figstyle import fit_width
     from .phase_diagram import _cell_edges
 
     plt = _plt()
@@ -519,15 +518,11 @@ def meanfield_heatmap_figure(profiles: pd.DataFrame, emergence: pd.DataFrame, *,
         ax2.axhline(r["peak_level"], color="tab:red", ls=":", lw=1)
         ax2.text(0.02, r["peak_level"], f" ρ = {r['peak_level']:g}", color="tab:red", fontsize=7, va="bottom",
                  transform=ax2.get_yaxis_transform())
-        t2 = ax2.set_title(f"t = {r['t_stop']:.3g}: {int(r['n_peaks'])} peaks (maxima of K∗ρ); "
-                           f"{int(r['n_arcs'])} arcs of ρ > {r['peak_level']:g}; l* = {int(r['l_star'])}", fontsize=8)
+        _fit_title(ax2, f"t = {r['t_stop']:.3g}: {int(r['n_peaks'])} peaks (maxima of K∗ρ); "
+                        f"{int(r['n_arcs'])} arcs of ρ > {r['peak_level']:g}; l* = {int(r['l_star'])}", 8)
         title = (f"BPA24 Fig. 4: d = 2, β = {beta:g}, σ = {r['sigma']:g} on {int(r['noise'])} points, "
                  f"L = {int(r['l_max'])}, seed {seed}")
-        fig.canvas.draw()
-        fit_width(t2, 0.98 * ax2.get_window_extent().width)
-    t1 = ax.set_title(title, fontsize=9)
-    fig.canvas.draw()
-    fit_width(t1, 0.98 * ax.get_window_extent().width)
+    _fit_title(ax, title, 9)
     return fig
 
 
@@ -542,7 +537,7 @@ def meanfield_peaks_figure(emergence: pd.DataFrame):
     frequency over the seeds; one legend below the panels (returns the matplotlib figure)."""
     from matplotlib.lines import Line2D
 
-    from ..analysis.figstyle import fit_width, legend_below, suptitle
+    from ..analysis.figstyle import legend_below, suptitle
 
     plt = _plt()
     ds = sorted(int(d) for d in emergence["d"].unique()) if len(emergence) else [2]
@@ -579,12 +574,10 @@ def meanfield_peaks_figure(emergence: pd.DataFrame):
             title, ylabel = f"d = {d}: dominant degree ({seeds} seeds per β)", "degree l"
         if not len(g):
             title = f"d = {d}: no runs"
-        t = ax.set_title(title, fontsize=9)
         ax.set_xlabel("β")
         ax.set_ylabel(ylabel)
         ax.yaxis.set_major_locator(plt.MaxNLocator(integer=True))
-        fig.canvas.draw()
-        fit_width(t, 0.98 * ax.get_window_extent().width)
+        _fit_title(ax, title, 9)
     legend_below(fig, list(used.values()), fontsize=8)
     suptitle(fig, "BPA24 with the mean-field PDE: uniform density + white noise, counts against l*(β)")
     return fig
