@@ -368,13 +368,18 @@ def selection_figure(emergence: pd.DataFrame, growth: pd.DataFrame | None):
         ax.yaxis.set_major_locator(plt.MaxNLocator(integer=True))
         _fit_title(ax, title, 8.5)
         ax = axes[1, j]
-        _lstar_staircase(ax, d, bmax)
+        if d == 2:  # in d ≥ 3 l* is a degree, not a number of clusters: no staircase to compare the count with
+            _lstar_staircase(ax, d, bmax)
+        else:
+            ax.set_xlim(0, bmax)
         _frequency_scatter(ax, g, "n_clusters_formation", "tab:red")
         ax.set_ylabel("number of clusters")
         ax.set_xlabel("β")
         ax.yaxis.set_major_locator(plt.MaxNLocator(integer=True))
         _fit_title(ax, f"d = {d}, n = {n}: clusters at formation (components ≥ m_min of the mass, when ≥ f of it "
-                       "is in tight components)", 8.5)
+                       "is in tight components)" + ("" if d == 2 else "; no count prediction in d ≥ 3 (l* is a "
+                                                                     "degree: a degree-l* harmonic has of order "
+                                                                     "l*² maxima)"), 8.5)
     used["switch"] = Line2D([], [], color="0.7", ls=":", lw=0.8, label="switch points of l*")
     legend_below(fig, list(used.values()), fontsize=8)
     suptitle(fig, "BPA24 at finite n: the dominant degree against the finite-n prediction, the count at formation")
