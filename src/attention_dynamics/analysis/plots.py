@@ -12,7 +12,8 @@ Four figures per sweep, one panel per fit group (model, init, d, n, k, geometry;
   their plateau opened, events table; D_min for runs that never merged), which the steps
   approach as β grows (docs/science.md §4).
 * ``clusters``: mean single-linkage cluster count against t (log axis), one line per β;
-  for k = 2 caps the exact two-cluster merge time (reduced ODE) as a triangle on the top
+  for k = 2 caps the exact two-cluster merge time (reduced ODE), for k ≥ 3 centres on a circle the
+  k-point ODE's, as a triangle on the top
   edge, in the colour of its β.
 * ``times``: escape and first-merge times against β (log axis), every seed a point,
   censored runs as open triangles at the end of the run (lower bounds), the fitted
@@ -164,7 +165,7 @@ class _Groups:
 
     def label(self, row, exclude=()) -> str:
         """What distinguishes this group from the others of the sweep."""
-        parts = [_fmt(c, row[c]) for c in self.varying if c not in exclude and _is_set(row[c])]
+        parts = [_fmt(c, row[c]) for c in self.varying if c not in exclude and _is_set(row[c]) and _applies(c, row)]
         return " ".join(parts)
 
     def shared(self, exclude=()) -> str:
@@ -175,7 +176,12 @@ class _Groups:
         skip = {"delta", "rtol", "atol", "per_decade", "max_steps", "max_wall_seconds", "min_mass", "centres",
                 *exclude}
         return " ".join(_fmt(c, row[c]) for c in self.keys
-                        if c not in self.varying and c not in skip and _is_set(row[c]))
+                        if c not in self.varying and c not in skip and _is_set(row[c]) and _applies(c, row))
+
+
+def _applies(key: str, row) -> bool:
+    """Whether ``key`` means anything for this group (k is not a parameter of uniform data)."""
+    return not (key == "k" and row.get("init") == "uniform")
 
 
 # --------------------------------------------------------------------------------------
@@ -368,12 +374,21 @@ def merge_time_theory(runs_g: pd.DataFrame, betas) -> np.ndarray | None:
 
     k = 2 caps: the reduced two-point-cluster ODE from D_min to θ_c
     (``theory.twocluster.two_cluster_merge_time``), the same call as ``fits.ode_slope``.
+    k ≥ 3 caps or Gaussian mixtures on a great circle: the k-point ODE of the nominal collapsed
+    centres (``theory.kpoint.circle_merge_log_times``; NaN where the centres are an equilibrium,
+    e.g. spacing 2π/k). The fits table's ``ode_slope`` uses each seed's own centres instead.
     """
-    if not len(runs_g) or str(runs_g["init"].iloc[0]) != "caps" or int(runs_g["k"].iloc[0]) != 2:
+    if not len(runs_g) or str(runs_g["init"].iloc[0]) not in ("caps", "gaussian"):
+        return None
+    row = runs_g.iloc[0]
+    k = int(row["k"])
+    betas = np.asarray(betas, dtype=float)
+    if k >= 3:
+        return _kpoint_merge_times(row, betas)
+    if k != 2 or str(row["init"]) != "caps":
         return None
     from ..theory.twocluster import two_cluster_merge_time
 
-    row = runs_g.iloc[0]
     d_min = float(pd.to_numeric(runs_g["d_min"], errors="coerce").median())
     theta_c = float(row["theta_c"])
     if not (math.isfinite(d_min) and theta_c < d_min < math.pi):
@@ -381,9 +396,33 @@ def merge_time_theory(runs_g: pd.DataFrame, betas) -> np.ndarray | None:
     n_a, n_b = _cluster_counts(row)
     try:
         return np.array([two_cluster_merge_time(d_min, theta_c, float(b), n_a, n_b, int(row["n"]), str(row["model"]))
-                         for b in np.asarray(betas, dtype=float)])
+                         for b in betas])
     except (ValueError, FloatingPointError):
         return None
+
+
+def _kpoint_merge_times(row: pd.Series, betas: np.ndarray) -> np.ndarray | None:
+    """First-merge times of the k nominal collapsed centres (k-point ODE on the great circle), or None."""
+    from ..initial import split_counts
+    from ..theory.kpoint import circle_angles, circle_merge_log_times
+
+    if str(row.get("centres", "circle") or "circle") != "circle" or int(row["k"]) > 64:
+        return None
+    if row["init"] == "gaussian" and not float(row.get("r", 1.0)) > 0:
+        return None
+    spacing = pd.to_numeric(pd.Series([row.get("spacing", np.nan)]), errors="coerce").iloc[0]
+    spacing = float(spacing) if np.isfinite(spacing) else None
+    masses = row.get("masses", "")
+    counts = split_counts(int(row["n"]), int(row["k"]), json.loads(masses) if isinstance(masses, str) and masses
+                          else None).astype(float)
+    theta = circle_angles(int(row["k"]), spacing)
+    try:
+        r = circle_merge_log_times(np.tile(theta, (len(betas), 1)), np.tile(counts, (len(betas), 1)), betas,
+                                   str(row["model"]), float(row["theta_c"]))
+    except (ValueError, FloatingPointError):
+        return None
+    t = np.where(r.equilibrium, np.nan, np.exp(r.log_first))
+    return t if np.isfinite(t).any() else None
 
 
 # --------------------------------------------------------------------------------------
@@ -499,6 +538,14 @@ def _clusters_panel(ax, g, runs_g, tr_g, betas, bscale, used: set) -> None:
     for b, t, y, cens in curves:
         if cens:
             used.add(_end_marker(ax, t[-1], y[-1], bscale(b), view_hi))
+    if "formation_time" in runs_g:  # uniform data: before formation the counts are components, not clusters
+        for b, *_ in curves:
+            tf = runs_g.loc[(runs_g["beta"] == b) & ok, "formation_time"].astype(float)
+            tf = float(np.nanmedian(tf)) if np.isfinite(tf).any() else np.nan
+            if np.isfinite(tf) and t_lo <= tf <= view_hi:
+                ax.plot([tf], [0.0], "^", color=bscale(b), ms=6, transform=ax.get_xaxis_transform(), clip_on=False,
+                        zorder=6)
+                used.add("formation_tick")
     lo = min(float(np.nanmin(y)) for _, _, y, _ in curves)
     hi = max(float(np.nanmax(y)) for _, _, y, _ in curves)
     ax.set_ylim(max(lo - 0.3, 0.0), hi + 0.3)  # at least one count of range, also when nothing merged
@@ -545,8 +592,12 @@ def _beta_pages(kind: str, tables: str, sweep: str, max_panels: int, n_betas: in
             if "rare_levels" in used:
                 handles.append(Line2D([], [], color="0.55", lw=0.7,
                                       label=f"right-edge ticks: heights of fewer seeds (< {COMMON_FRACTION:.0%} or 1)"))
-        elif "ode_tick" in used:
-            handles.append(Line2D([], [], ls="", marker="v", color="0.3", label="exact two-cluster merge time"))
+        else:
+            if "ode_tick" in used:
+                handles.append(Line2D([], [], ls="", marker="v", color="0.3", label="exact first-merge time of the collapsed clusters (ODE)"))
+            if "formation_tick" in used:
+                handles.append(Line2D([], [], ls="", marker="^", color="0.3",
+                                      label="median formation time (earlier counts: components, not yet clusters)"))
         handles += [_END_HANDLES[k] for k in ("end", "beyond") if k in used]
         title = f"{sweep}: {what}" + (f" — {G.shared()}" if G.shared() else "")
         _finish(fig, axes, title, _page_note(p, pages, len(G), "groups", pdf_name), handles,
@@ -664,7 +715,7 @@ def plot_times(tables: str, sweep: str, max_panels: int = 12, n_betas: int = 4, 
         handles += [Line2D([], [], ls="", marker="^", mfc="white", mec="0.3",
                            label="censored: time the run ended (lower bound)")] if "censored" in used else []
         handles += [Line2D([], [], color="0.3", lw=1.2, label="fit ln T = a + cβ + b ln β")] if "fit" in used else []
-        handles += [Line2D([], [], color="k", ls="--", lw=1.0, label="exact two-cluster merge time (ODE)")] \
+        handles += [Line2D([], [], color="k", ls="--", lw=1.0, label="exact first-merge time of the collapsed clusters (ODE)")] \
             if "ode" in used else []
         handles += [Line2D([], [], color="0.3", ls=":", lw=1.2, label="escape lower bound T₂ (where γ > 0)")] \
             if "bound" in used else []

@@ -702,7 +702,7 @@ class _Run:
             t_join = _join_time_lower_bound(*args)
             if t_join < guard:
                 with np.errstate(over="ignore"):  # an astronomically late join is just inf
-                    t_join = two_cluster_merge_time(*args)
+                    t_join = two_cluster_merge_time(*args, epsrel=1e-8)
             if t_join < guard:
                 self.imminent.add(c)
                 return True

@@ -29,11 +29,13 @@ def two_cluster_gap_rate(D, beta: float, n_a: float, n_b: float, n: float, model
 
 
 def two_cluster_merge_time(D0: float, D1: float, beta: float, n_a: float, n_b: float,
-                           n: float | None = None, model: str = "usa") -> float:
+                           n: float | None = None, model: str = "usa", epsrel: float = 1e-13) -> float:
     """Time for the gap to shrink from D0 to D1 < D0: ∫_{D1}^{D0} dD / |Ḋ(D)|, by adaptive quadrature.
 
     The integrand is e^{β(1−cos D)}/(c sin D)-like; we integrate in u = D with the
-    exponential factored out at D0 to keep the quadrature well scaled.
+    exponential factored out at D0 to keep the quadrature well scaled. ``epsrel`` is the
+    quadrature's relative tolerance (the engine's collapse guard, which only compares the
+    time with its guard time, asks for 1e-8).
     """
     n = n_a + n_b if n is None else n
     if not (0 < D1 < D0 < np.pi):
@@ -50,7 +52,7 @@ def two_cluster_merge_time(D0: float, D1: float, beta: float, n_a: float, n_b: f
         bracket = n_b / (n_a + n_b * e) + n_a / (n_b + n_a * e)
         return e_rel / (np.sin(D) * bracket)
 
-    val, err = integrate.quad(stable, D1, D0, epsabs=0.0, epsrel=1e-13, limit=500,
+    val, err = integrate.quad(stable, D1, D0, epsabs=0.0, epsrel=epsrel, limit=500,
                               points=[D0 - min(1.0 / beta, 0.5 * (D0 - D1))])
     return float(val * np.exp(scale))
 
