@@ -119,6 +119,7 @@ RULE_FILES = [
     "aggregate.smk",
     "plots.smk",
     "reproductions.smk",
+    "meanfield.smk",
     "report.smk",
 ]
 

@@ -251,3 +251,48 @@ def phase_reproduction_table(betas, times) -> pd.DataFrame:
             rows.append(dict(model="sa", d=2, n=32, beta=float(b), t=float(t), fraction=f, fraction_sem=0.01,
                              n_systems=8, threshold=0.999))
     return pd.DataFrame(rows)
+
+
+def meanfield_reproduction_tables(betas, ds=(2, 3), seeds: int = 6):
+    """(rates, meanfield_emergence, profiles) like ``reproductions.meanfield``: rates and one profile from the
+    solver itself (cheap), the per-seed counts synthetic around l*."""
+    from attention_dynamics.reproductions.meanfield import meanfield_noise_run, meanfield_rates_table
+    from attention_dynamics.theory.gegenbauer import l_star
+
+    rates = pd.concat([meanfield_rates_table(d, [1.0, 5.0, 12.0, 30.0], ["usa", "sa"]) for d in ds],
+                      ignore_index=True)
+    row, prof = meanfield_noise_run(5.0, 2, 0, profile=True, n_times=41, profile_theta=128)
+    rng = np.random.default_rng(1)
+    rows = []
+    for d in ds:
+        for b in betas:
+            ls = int(l_star(float(b), int(d)))
+            for s in range(seeds):
+                k = max(1, ls + int(rng.integers(-1, 2)))
+                rows.append({**row, "d": d, "beta": float(b), "seed": s, "l_star": ls, "n_peaks": k if d == 2 else -1,
+                             "n_arcs": max(0, k - int(rng.integers(0, 4))) if d == 2 else -1,
+                             "dominant_degree": max(1, ls + int(rng.integers(-1, 2))), "lin_degree_mode": ls})
+    return rates, pd.DataFrame(rows), prof
+
+
+def emergence_growth_reproduction_tables(panels: dict, betas, seeds: int = 6):
+    """(emergence, emergence_growth) for every (d, n) in ``panels``: spectra growing exactly at λ_l with
+    Exp(1)/n initial powers, the growth table made by the package from them."""
+    from attention_dynamics.reproductions.growth import emergence_growth_table
+    from attention_dynamics.theory.gegenbauer import growth_rate
+
+    em = emergence_reproduction_table(panels, betas, seeds).assign(lin_degree_dist="")
+    rng = np.random.default_rng(2)
+    spectra = []
+    for (d, n, b), g in em.groupby(["d", "n", "beta"]):
+        ls = int(g["l_star"].iloc[0])
+        em.loc[g.index, "lin_degree_dist"] = f"{max(1, ls - 1)}:0.250;{ls}:0.500;{ls + 1}:0.250"
+        lm = 2 * ls + 6
+        lam = growth_rate(b, np.arange(1, lm + 1), d, "gkpr24")
+        t = np.linspace(0, np.log(n) / (2 * lam.max()), 41)
+        for s in range(seeds):
+            p = rng.exponential(1.0, lm)[None, :] / n * np.exp(2 * lam[None, :] * t[:, None])
+            spectra.append(pd.DataFrame({"model": "usa", "d": d, "n": n, "beta": b, "seed": s,
+                                         "t": np.repeat(t, lm), "l": np.tile(np.arange(1, lm + 1), t.size),
+                                         "power": p.ravel()}))
+    return em, emergence_growth_table(pd.concat(spectra, ignore_index=True), em)

@@ -12,6 +12,7 @@ Set ATTENTION_DYNAMICS_GALLERY=/some/folder to keep the PNGs (one per page) for 
 """
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -22,12 +23,15 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
-from gallery_data import (emergence_reproduction_table, phase_reproduction_table, real_tables,  # noqa: E402
+from gallery_data import (emergence_growth_reproduction_tables, emergence_reproduction_table,  # noqa: E402
+                          meanfield_reproduction_tables, phase_reproduction_table, real_tables,  # noqa: E402
                           staircase_reproduction_tables, synthetic_tables)
 
 from attention_dynamics.analysis import plots  # noqa: E402
 from attention_dynamics.analysis.figcheck import layout_problems, text_overlaps, visible_texts  # noqa: E402
 from attention_dynamics.reproductions import emergence_figure, phase_figure, staircase_figure  # noqa: E402
+from attention_dynamics.reproductions.growth import growth_rates_figure, selection_figure  # noqa: E402
+from attention_dynamics.reproductions.meanfield import meanfield_heatmap_figure, meanfield_peaks_figure  # noqa: E402
 
 HALF_PI = 1.5707963267949
 REAL_CONFIG = {
@@ -244,7 +248,25 @@ REPRO_CASES = {
     "emergence_empty": lambda: emergence_figure(emergence_reproduction_table({2: [300]}, [5]).iloc[:0]),
     "phase_1beta": lambda: phase_figure(phase_reproduction_table([3.0], np.linspace(0, 30, 61))),
     "phase_30beta": lambda: phase_figure(phase_reproduction_table(np.linspace(0.3, 9, 30), np.linspace(0, 30, 61))),
+    "meanfield_heatmap": lambda: meanfield_heatmap_figure(_mf(8)[2], _mf(8)[1], beta=5.0),
+    "meanfield_heatmap_missing": lambda: meanfield_heatmap_figure(_mf(8)[2].iloc[:0], _mf(8)[1], beta=5.0),
+    "meanfield_peaks_40beta": lambda: meanfield_peaks_figure(_mf(40)[1]),
+    "meanfield_peaks_d2_only": lambda: meanfield_peaks_figure(_mf(8)[1].query("d == 2")),
+    "growth_rates": lambda: growth_rates_figure(_mf(8)[0], _eg(8)[1]),
+    "growth_rates_40beta_particles_only": lambda: growth_rates_figure(None, _eg(40)[1]),
+    "growth_rates_empty": lambda: growth_rates_figure(None, None),
+    "selection_40beta": lambda: selection_figure(*_eg(40)),
 }
+
+
+@functools.cache
+def _mf(num_betas: int):
+    return meanfield_reproduction_tables(sorted({*np.linspace(1, 40, num_betas), 5.0}))
+
+
+@functools.cache
+def _eg(num_betas: int):
+    return emergence_growth_reproduction_tables({2: [2000], 3: [2000]}, list(np.linspace(2, 40, num_betas)), seeds=4)
 
 
 @pytest.mark.parametrize("case", list(REPRO_CASES))

@@ -14,6 +14,7 @@ import pytest
 from scipy import integrate, special
 
 import ducc0
+from attention_dynamics.reproductions.meanfield import count_arcs_above as count_peaks
 from attention_dynamics.theory.gegenbauer import growth_rate, l_star
 from attention_dynamics.theory.meanfield import make_discretisation, measured_growth_rate, solve_meanfield
 from attention_dynamics.theory.meanfield_circle import (
@@ -309,25 +310,13 @@ def test_unresolved_run_stops():
 # BPA24 Fig. 4: uniform + white noise, σ = 0.01, β = 5, d = 2 → 3 peaks (l*(5) = 3)
 # ----------------------------------------------------------------------------------------------
 
-def count_peaks(rho: np.ndarray, level: float = 2.0) -> int:
-    """Number of connected arcs (circularly) of {θ : ρ(θ) > level} on a uniform grid.
-
-    With level = 2 (twice the uniform density) this counts formed clusters and ignores
-    the small wiggles of the linear phase."""
-    above = np.asarray(rho) > level
-    if not above.any():
-        return 0
-    if above.all():
-        return 1
-    a = np.roll(above, -int(np.argmin(above)))  # start on a point below the level
-    return int(np.sum(a[1:] & ~a[:-1]))
-
-
 def test_count_peaks_rule():
+    """Connected arcs of {ρ > 2} (attention_dynamics.reproductions.meanfield.count_arcs_above)."""
     th = np.linspace(0, 2 * np.pi, 1000, endpoint=False)
     assert count_peaks(1 + 3 * np.cos(3 * th)) == 3
     assert count_peaks(1 + 3 * np.cos(3 * th - 0.01)) == 3  # a peak across θ = 0
     assert count_peaks(np.ones_like(th)) == 0
+    assert count_peaks(np.full(th.shape, 3.0)) == 1
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

@@ -229,7 +229,10 @@ def test_reruns_are_minimal(test_run):
     repro = yaml.safe_load((ROOT / "config" / "test.yaml").read_text())["reproductions"]
     emergence = dict(repro["emergence"], betas=[*repro["emergence"]["betas"], 15])
     assert _dry_run_jobs(wd, _changed(reproductions__emergence=emergence)) == {
-        "emergence_cell": 1, "emergence": 1, "summary": 1, "all": 1}
+        "emergence_cell": 1, "emergence": 1, "emergence_growth": 1, "summary": 1, "all": 1}
+    meanfield = dict(repro["meanfield"], betas=[*repro["meanfield"]["betas"], 8])
+    assert _dry_run_jobs(wd, _changed(reproductions__meanfield=meanfield)) == {
+        "meanfield_noise": 2, "meanfield": 1, "emergence_growth": 1, "summary": 1, "all": 1}
     assert _dry_run_jobs(wd, _changed(reproductions__staircase__record_every=40)) == {
         "staircase_authors": 1, "summary": 1, "all": 1}
 
@@ -298,6 +301,11 @@ def table_dictionary(path: Path, results: Path) -> dict[str, str]:
         return CELL_TABLES[path.stem]
     if rel.parts[:2] == ("reproductions", "emergence"):
         return table_columns("emergence")
+    if rel.parts[:2] == ("reproductions", "emergence_spectra"):
+        return table_columns("emergence_spectra")
+    if rel.parts[:2] == ("reproductions", "meanfield"):
+        return table_columns({"rates": "meanfield", "noise": "meanfield_emergence",
+                              "profiles": "meanfield_profiles"}[rel.parts[2]])
     raise AssertionError(f"{rel}: undocumented Parquet file")
 
 
@@ -345,7 +353,8 @@ sweeps:
     t_max: 1.0e+10
     seeds: 2
 """
-REPRODUCTION_RULES = {"staircase_authors", "emergence_cell", "emergence", "phase_diagram"}
+REPRODUCTION_RULES = {"staircase_authors", "emergence_cell", "emergence", "phase_diagram", "emergence_growth",
+                      "meanfield_rates", "meanfield_noise", "meanfield"}
 
 
 def job_counts(text: str) -> dict[str, int]:
@@ -392,7 +401,7 @@ def test_load_results(test_run):
 
     wd, plan, _, _ = test_run
     tables = ad.load_results(wd / "results")
-    assert list(tables)[:5] == TABLES and len(tables) == 9
+    assert list(tables)[:5] == TABLES and len(tables) == 14
     runs, fits = tables["runs"], tables["fits"]
     for col in ("sweep", "model", "init", "status"):
         assert isinstance(runs[col].dtype, pd.CategoricalDtype), col
@@ -515,3 +524,29 @@ def test_default_sweep_slope_within_5_percent(tmp_path):
           f"c − ode_slope {sorted((pairs['c'] - pairs['ode_slope']).round(6))}")
     again = snakemake(tmp_path, "-n", "--configfile", str(ROOT / "config" / "config.yaml"), targets=targets)
     assert "Nothing to be done" in again.stdout + again.stderr
+
+
+def test_meanfield_and_finite_n_targets_of_the_test_config(test_run):
+    """config/test.yaml makes meanfield.parquet for d = 2 and 3 (and the finite-n tables and figures) in
+    under a minute of CPU (rules in workflow/rules/meanfield.smk; columns: test_every_parquet_file_…)."""
+    wd, plan, _, _ = test_run
+    res = wd / plan.results
+    for f in ("meanfield_heatmap", "meanfield_peaks", "growth_rates", "emergence_selection"):
+        assert (res / "plots" / "reproductions" / f"{f}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", f
+        assert (res / "plots" / "reproductions" / f"{f}.pdf").read_bytes()[:5] == b"%PDF-", f
+    rates = pq.read_table(res / "tables" / "meanfield.parquet").to_pandas()
+    assert sorted(rates["d"].unique()) == [2, 3]
+    assert (rates[rates["d"] == 2]["rel_error"].abs() < 1e-6).all()
+    assert (rates[rates["d"] == 3]["rel_error"].abs() < 1e-4).all()
+    em = pq.read_table(res / "tables" / "meanfield_emergence.parquet").to_pandas()
+    fig4 = em[(em["d"] == 2) & (em["beta"] == 5.0)]
+    assert len(fig4) == 2 and (fig4["n_peaks"] == 3).all()
+    growth = pq.read_table(res / "tables" / "emergence_growth.parquet").to_pandas()
+    assert set(growth["beta"]) == {5.0, 10.0} and growth["growth_rate"].notna().any()
+    bench = res / "benchmarks" / "reproductions"
+    files = [bench / "meanfield.tsv", *bench.glob("meanfield/**/*.tsv")]
+    cpu = sum(float(f.read_text().splitlines()[-1].split("\t")[-1]) for f in files)
+    assert len(files) == 5 and cpu < 60, cpu
+    summary = (res / "summary.md").read_text()
+    assert "BPA24 Fig. 4" in summary and "BPA24 at finite n" in summary
+    assert "most frequent count is l*" not in summary

@@ -85,10 +85,20 @@ def sweep_facts(spec: dict) -> str:
     return rst_escape("; ".join(parts))
 
 
+def _levels(level, ds) -> str:
+    """A per-dimension setting ({d: value}) for reading: '0.05 (d = 2), 0.005 (d = 3)'; a number as such."""
+    if not isinstance(level, dict):
+        return _num(level)
+    vals = {d: level[d] for d in ds if d in level}
+    if len(set(vals.values())) == 1:
+        return _num(next(iter(vals.values())))
+    return ", ".join(f"{_num(v)} (d = {d})" for d, v in vals.items())
+
+
 def reproduction_facts(repro: dict) -> dict[str, str]:
     """One line per reproduction (staircase, emergence, phase_diagram) stating its settings
     (the checked ``reproductions:`` section of :func:`attention_dynamics.reproductions.reproductions_config`)."""
-    st, em, ph = repro["staircase"], repro["emergence"], repro["phase_diagram"]
+    st, em, ph, mf = repro["staircase"], repro["emergence"], repro["phase_diagram"], repro["meanfield"]
     ns = "; ".join(f"d = {d}: n ∈ {{{values_text(em['n'][d])}}}" for d in em["d"])
     return {
         "staircase": rst_escape(f"β ∈ {{{values_text(st['betas'])}}}, lr = {_num(st['lr'])}, every "
@@ -97,8 +107,25 @@ def reproduction_facts(repro: dict) -> dict[str, str]:
         "emergence": rst_escape(f"{_MODEL_NAMES.get(em['model'], em['model'])}, {ns}; "
                                 f"β ∈ {{{values_text(em['betas'])}}}; {em['seeds']} seeds per β; θ_c = "
                                 f"{_num(em['theta_c'])} rad, end of the linear phase when the largest degree power "
-                                f"reaches {_num(em['power_level'])}, formation when a fraction f = {_num(em['f'])} of the "
-                                f"mass lies in components of diameter < {_num(em['tight_angle'])} rad"),
+                                f"reaches {_levels(em['power_level'], em['d'])}, formation when a fraction f = "
+                                f"{_num(em['f'])} of the mass lies in components of diameter < "
+                                f"{_num(em['tight_angle'])} rad"),
+        "finite_n": rst_escape(f"{_MODEL_NAMES.get(em['model'], em['model'])}, {ns}; β ∈ {{{values_text(em['betas'])}}}; "
+                               f"{em['seeds']} seeds per β; dominant degree read when the largest degree power reaches "
+                               f"{_levels(em['power_level'], em['d'])}; "
+                               f"angular power spectra at {em['spectrum_points']} times in "
+                               f"[0, {_num(em['spectrum_span'])}·t_c]; growth rates fitted for λ*t ≤ "
+                               f"ln(n·{_num(em['fit_level'])})/2 and held to 10 % for λ_l ≥ {_num(em['band'])}·λ*; "
+                               "dominant degree tested against the finite-n prediction by a χ² test per β"),
+        "meanfield": rst_escape(f"{_MODEL_NAMES.get(mf['model'], mf['model'])} in {mf['convention']} time; noise σ = "
+                                f"{_num(mf['sigma'])} (d = 2: on {mf['noise_points']} points, L = {mf['l_max_circle'] or 512}; "
+                                f"d = 3: degrees ≤ {mf['noise_degree']}, L = "
+                                f"{mf['l_max_sphere'] or 'max(32, twice the kernel bandwidth)'}); d ∈ {{{values_text(mf['d'])}}}, "
+                                f"β ∈ {{{values_text(mf['betas'])}}}, {mf['seeds']} seeds per β; resolution stop at "
+                                f"spectral tail {_num(mf['max_tail_circle'])} (d = 2), {_num(mf['max_tail_sphere'])} "
+                                f"(d = 3); dominant degree when the largest degree power reaches "
+                                f"{_num(mf['power_level'])}; peak level ρ = {_num(mf['peak_level'])}; heat map at β = {_num(mf['fig4_beta'])}; growth rates at "
+                                f"β ∈ {{{values_text(mf['rate_betas'])}}} for {', '.join(mf['rate_models'])}"),
         "phase_diagram": rst_escape(f"{_MODEL_NAMES.get(ph['model'], ph['model'])}, n = {ph['n']} on "
                                     + ("the circle" if ph["d"] == 2 else f"the unit sphere of R{_sup(ph['d'])}")
                                     + f", {ph['n_systems']} initial conditions per β, "
@@ -201,6 +228,8 @@ def description_rst(plan, runs: pd.DataFrame | None, headline: list[tuple[str, s
 
 _REPRO_NAMES = {"staircase": "GKPR24 staircase (authors' configuration)",
                 "emergence": "BPA24 emergence of clusters from uniform data",
+                "finite_n": "BPA24 at finite n (growth rates, dominant degree, count at formation)",
+                "meanfield": "BPA24 with the mean-field PDE (Fig. 4, peaks against l*, growth rates)",
                 "phase_diagram": "GLPR23 (β, t) phase diagram"}
 
 
@@ -216,7 +245,8 @@ def run_from_snakemake(smk) -> None:  # pragma: no cover - exercised through the
 
     plan = check_config(smk.config, check_results=False)
     names = {"runs": "runs", "lifetimes": "lifetimes", "trajectories": "trajectories", "fits": "fits",
-             "staircase": "staircase", "emergence": "emergence", "phase": "phase"}
+             "staircase": "staircase", "emergence": "emergence", "phase": "phase", "meanfield": "meanfield",
+             "meanfield_emergence": "meanfield_emergence", "emergence_growth": "emergence_growth"}
     tables = {k: pq.read_table(smk.input[v]).to_pandas() if v in smk.input.keys() else None
               for k, v in names.items()}
     repro = reproductions_config(json.loads(smk.params.reproductions)) if smk.params.reproductions else None

@@ -50,6 +50,25 @@ TABLES = {
     "phase_diagram": ("GLPR23 (β, t) phase diagram: one row per (β, t), the fraction of clustered pairs "
                       "averaged over independent uniform initial conditions.",
                       "rule phase_diagram (config section reproductions)"),
+    "emergence_spectra": ("The angular power spectra of the emergence runs: one row per (model, d, n, β, seed, t, "
+                          "l), the degree power S_l(t) of the particle configuration.",
+                          "rules emergence_cell, emergence_growth (config section reproductions.emergence)"),
+    "emergence_growth": ("BPA24 at finite n with particles: one row per (model, d, n, β, l): the growth rate of the "
+                         "seed-averaged degree power in the linear window against λ_l, and the observed dominant "
+                         "degrees and counts at formation against the finite-n prediction "
+                         "(`attention_dynamics.reproductions.growth`).",
+                         "rule emergence_growth (config section reproductions.emergence)"),
+    "meanfield": ("Growth rates of the mean-field PDE solver: one row per (model, convention, d, β, l), the rate of "
+                  "‖P_l ρ‖ measured from a single-mode start against λ_l(β, d).",
+                  "rules meanfield_rates, meanfield (config section reproductions.meanfield)"),
+    "meanfield_emergence": ("BPA24 Fig. 4 and its β sweep with the mean-field PDE: one row per (d, β, seed) of a "
+                            "uniform density plus white noise run to the resolution stop: peaks (d = 2) and the "
+                            "dominant degree of the linear phase next to l* and the finite-n prediction at n_eff "
+                            "(`attention_dynamics.reproductions.meanfield`).",
+                            "rules meanfield_noise, meanfield (config section reproductions.meanfield)"),
+    "meanfield_profiles": ("Density snapshots of some of those runs (profile_betas × the first profile_seeds "
+                           "seeds; d = 2 at fig4_beta always), long format: one row per (d, β, seed, t, grid point).",
+                           "rules meanfield_noise, meanfield (config section reproductions.meanfield)"),
 }
 
 # text columns stored as categoricals by load_table (where present and textual)
@@ -90,6 +109,19 @@ def table_columns(name: str) -> dict[str, str]:
         from .reproductions.phase_diagram import PHASE_COLUMNS
 
         return dict(PHASE_COLUMNS)
+    if name == "emergence_spectra":
+        from .reproductions.emergence import EMERGENCE_SPECTRA_COLUMNS
+
+        return dict(EMERGENCE_SPECTRA_COLUMNS)
+    if name == "emergence_growth":
+        from .reproductions.growth import EMERGENCE_GROWTH_COLUMNS
+
+        return dict(EMERGENCE_GROWTH_COLUMNS)
+    if name in ("meanfield", "meanfield_emergence", "meanfield_profiles"):
+        from .reproductions import meanfield as mf
+
+        return dict({"meanfield": mf.MEANFIELD_COLUMNS, "meanfield_emergence": mf.MEANFIELD_EMERGENCE_COLUMNS,
+                     "meanfield_profiles": mf.MEANFIELD_PROFILE_COLUMNS}[name])
     raise KeyError(f"unknown table {name!r}; tables: {', '.join(TABLES)}")
 
 

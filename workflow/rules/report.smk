@@ -13,6 +13,9 @@ if REPRO_ON:
         staircase=f"{R}/tables/staircase_authors.parquet",
         emergence=f"{R}/tables/emergence.parquet",
         phase=f"{R}/tables/phase_diagram.parquet",
+        meanfield=f"{R}/tables/meanfield.parquet",
+        meanfield_emergence=f"{R}/tables/meanfield_emergence.parquet",
+        emergence_growth=f"{R}/tables/emergence_growth.parquet",
     )
 TARGETS += [f"{R}/summary.md", f"{R}/summary.html", f"{R}/report/description.rst"]
 

@@ -66,7 +66,8 @@ rule staircase_authors:
 
 rule emergence_cell:
     output:
-        f"{R}/reproductions/emergence/d{{rd}}/n{{rn}}/beta{{rbeta}}.parquet",
+        table=f"{R}/reproductions/emergence/d{{rd}}/n{{rn}}/beta{{rbeta}}.parquet",
+        spectra=f"{R}/reproductions/emergence_spectra/d{{rd}}/n{{rn}}/beta{{rbeta}}.parquet",
     log:
         f"{R}/logs/reproductions/emergence/d{{rd}}/n{{rn}}/beta{{rbeta}}.log",
     benchmark:
@@ -76,7 +77,7 @@ rule emergence_cell:
     threads: 1
     resources:
         # d = 2 (Fourier-mode field, O(n)): ≈ 0.1–0.5 s per seed at n = 2000, 6–9 s at n = 2·10⁵;
-        # d ≥ 3 (direct field, O(n²) with an n × n Gram matrix for the clusters): ≈ 8 s at n = 2000
+        # d ≥ 3 (direct field, O(n²) with an n × n Gram matrix for the clusters): ≈ 7 s CPU at n = 2000
         mem_mb=lambda w: 1500 + (int(w.rn) // 1000 if int(w.rd) == 2 else 24 * int(w.rn) ** 2 // 10**6),
         runtime=lambda w: 5
         + REPRO_SEEDS * int(2 + 5e-5 * int(w.rn) if int(w.rd) == 2 else 8 * (int(w.rn) / 2000) ** 2) // 60,
@@ -86,7 +87,7 @@ rule emergence_cell:
     shell:
         "python -m attention_dynamics.reproductions --config {params.cfg:q}"
         " emergence --d {wildcards.rd} --n {wildcards.rn} --beta {wildcards.rbeta} --base-seed {params.base_seed}"
-        " --out {output:q} > {log:q} 2>&1"
+        " --out {output.table:q} --spectra {output.spectra:q} > {log:q} 2>&1"
 
 
 rule emergence:

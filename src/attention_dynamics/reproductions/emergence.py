@@ -19,8 +19,8 @@ from ..theory.gegenbauer import formation_time, l_star
 from ._figures import _plt, _save_and_close
 from .selection import _dist_str, default_l_max, degree_power, linear_selection, potential_maxima
 
-__all__ = ["EMERGENCE_COLUMNS", "formation", "linear_prediction_columns", "emergence_run", "emergence_table",
-           "emergence_figure", "plot_emergence"]
+__all__ = ["EMERGENCE_COLUMNS", "EMERGENCE_SPECTRA_COLUMNS", "formation", "linear_prediction_columns", "emergence_run",
+           "emergence_cell", "emergence_table", "emergence_figure", "plot_emergence"]
 
 _SOLVERS = {"RK23": RK23, "RK45": RK45, "DOP853": DOP853}
 
@@ -28,7 +28,8 @@ _SOLVERS = {"RK23": RK23, "RK45": RK45, "DOP853": DOP853}
 def formation(x0: np.ndarray, beta: float, *, model: str = "usa", theta_c: float = 0.1,
               tight_angle: float = FORMATION_TIGHT_ANGLE, f: float = FORMATION_FRACTION, m_min: float = 0.01, method: str = "RK23", rtol: float = 1e-3, atol: float = 1e-6,
               t_max: float | None = None, max_steps: int = 20_000, power_level: float = 0.05,
-              l_max: int | None = None, samples_per_step: int | None = None, peak_angle: float = 0.5) -> dict:
+              l_max: int | None = None, samples_per_step: int | None = None, peak_angle: float = 0.5,
+              spectrum_times=None) -> dict:
     """Integrate from (near-)uniform data until clusters have formed; count them.
 
     Definitions (the ones the emergence table uses)
@@ -39,7 +40,11 @@ def formation(x0: np.ndarray, beta: float, *, model: str = "usa", theta_c: float
       In d = 2, S_l = |ẑ_l|² and the density is (1 + 2 Σ_l Re ẑ_l e^{ilθ})/2π, so at
       S_l = 0.05 the leading harmonic modulates the density by ±45 %: the linear regime's
       last reliable instant (at 0.2 the harmonics 2l of forming clusters already win the
-      argmax). l_max = 2⌈√(2β)⌉ + 6 (:func:`default_l_max`).
+      argmax). l_max = 2⌈√(2β)⌉ + 6 (:func:`default_l_max`). In d = 3 S_l is the power per
+      harmonic and degree l has 2l + 1 of them, so the same S_l is a much larger modulation;
+      the pipeline reads d = 3 at 0.005 (``reproductions.emergence.power_level``): at 0.05 the
+      dominant degree departs from the finite-n linear prediction (n = 2000, 16 seeds, β = 12,
+      23, 38: χ² p = 0.017, 0.011, 0.004), at 0.005–0.01 it does not (p ≥ 0.07).
     * **Number of clusters** ``n_clusters_linear`` (the headline count, d = 2): the number of
       local maxima of the interaction potential φ_t(ϑ) = (1/n) Σ_j e^{β(cos(ϑ−θ_j(t))−1)}
       (:func:`potential_maxima`) at t_lin.
@@ -136,10 +141,16 @@ def formation(x0: np.ndarray, beta: float, *, model: str = "usa", theta_c: float
     are ≤ O(1). t_lin and t_f are located by bisection on the solver's dense output. RK23 at
     rtol 1e-3 takes 50–120 field evaluations at n = 2000.
 
+    Angular power spectrum: with ``spectrum_times`` (sorted times ≥ 0), the degree powers
+    S_1..S_{l_max} (:func:`degree_power`) are also read from the solver's dense output at
+    those times, up to t_f (or the end of the run): ``spectrum_t`` (k,) and ``spectrum``
+    (k, l_max) in the result — the data of the growth-rate fits
+    (:func:`attention_dynamics.reproductions.growth.spectrum_growth_fits`).
+
     Returns a dict: t_formation, n_clusters (at t_f), n_clusters_peak, t_peak, n_components
     (all, at t_f), tight_mass, x (positions at t_f), dominant_degree, t_dominant (= t_lin),
     power_dominant, n_clusters_linear (−1 in d ≥ 3), n_steps, nfev, status ("ok",
-    "not_formed" or "sparse").
+    "not_formed" or "sparse"), spectrum_t, spectrum.
     """
     x0 = np.asarray(x0, dtype=np.float64)
     n, d = x0.shape
@@ -200,8 +211,23 @@ def formation(x0: np.ndarray, beta: float, *, model: str = "usa", theta_c: float
         if k > peak["n_clusters_peak"]:
             peak.update(n_clusters_peak=k, t_peak=float(t))
 
+    rec_t = np.empty(0) if spectrum_times is None else np.asarray(spectrum_times, dtype=np.float64)
+    if rec_t.size and (np.any(np.diff(rec_t) < 0) or rec_t[0] < 0):
+        raise ValueError("spectrum_times must be sorted and >= 0")
+    spec_t, spec = [], []
+
+    def record_spectrum(t_upto, dense=None):
+        # degree powers at the requested times ≤ t_upto (dense output inside the last step)
+        while len(spec_t) < rec_t.size and rec_t[len(spec_t)] <= t_upto:
+            tk = float(rec_t[len(spec_t)])
+            yk = solver.y if tk == solver.t or dense is None else dense(tk)
+            spec_t.append(tk)
+            spec.append(power(yk))
+        return dense
+
     steps = 0
     t_hit = y_hit = None
+    record_spectrum(0.0)
     sp0 = power(solver.y)
     if sp0.max() >= power_level:  # tiny n: the noise alone reaches the level
         read_linear(0.0, solver.y, sp0)
@@ -209,7 +235,8 @@ def formation(x0: np.ndarray, beta: float, *, model: str = "usa", theta_c: float
     if tight >= f:
         # the initial data already look "formed": points so sparse that most are isolated at θ_c
         # (e.g. n = 300 in d = 3); the definition does not apply
-        out.update(status="sparse", n_steps=0, nfev=int(solver.nfev), **dom, **peak)
+        out.update(status="sparse", n_steps=0, nfev=int(solver.nfev), spectrum_t=np.array(spec_t),
+                   spectrum=np.array(spec).reshape(len(spec_t), l_max), **dom, **peak)
         return out
     while t_hit is None and solver.status == "running" and steps < max_steps:
         solver.step()
@@ -224,6 +251,8 @@ def formation(x0: np.ndarray, beta: float, *, model: str = "usa", theta_c: float
         if hi is not None:
             t_hit, y_hit = hi, (dense(hi) if hi < solver.t else solver.y)
             t_end = hi
+        if len(spec_t) < rec_t.size and rec_t[len(spec_t)] <= t_end:
+            dense = record_spectrum(t_end, dense or solver.dense_output())
         if samples_per_step > 1:
             dense = dense or solver.dense_output()
             for tk in solver.t_old + (solver.t - solver.t_old) * np.arange(1, samples_per_step) / samples_per_step:
@@ -237,7 +266,8 @@ def formation(x0: np.ndarray, beta: float, *, model: str = "usa", theta_c: float
         x, tight, masses, extents = measure(y_hit)
         out.update(status="ok", t_formation=float(t_hit), n_clusters=int(is_macroscopic(masses, m_min, n).sum()),
                    n_components=int(masses.size), tight_mass=tight, x=x)
-    out.update(n_steps=steps, nfev=int(solver.nfev), **dom, **peak)
+    out.update(n_steps=steps, nfev=int(solver.nfev), spectrum_t=np.array(spec_t),
+               spectrum=np.array(spec).reshape(len(spec_t), l_max), **dom, **peak)
     return out
 
 
@@ -312,8 +342,14 @@ def linear_prediction_columns(beta: float, d: int, n: int, power_level: float = 
 def emergence_run(beta: float, d: int, n: int, seed: int, *, model: str = "usa", base_seed: int = 0,
                   theta_c: float = 0.1, tight_angle: float = 0.25, peak_angle: float = 0.5, f: float = 0.9,
                   m_min: float = 0.01, method: str = "RK23", rtol: float = 1e-3, power_level: float = 0.05,
-                  history_t_max: float = 0.0, history_rtol: float = 1e-8, prediction: dict | None = None) -> dict:
+                  history_t_max: float = 0.0, history_rtol: float = 1e-8, prediction: dict | None = None,
+                  spectrum_points: int = 0, spectrum_span: float = 1.0) -> dict:
     """One row of the emergence table: uniform data → formation (:func:`formation`) → history.
+
+    ``spectrum_points`` > 0: the angular power spectrum S_l(t) is also read at that many equispaced
+    times in [0, ``spectrum_span``·t_c_pred] (up to formation) and returned under the keys
+    ``spectrum_t`` and ``spectrum`` (not columns of the table: :func:`emergence_cell` makes them
+    the ``emergence_spectra`` table).
 
     The history (when ``history_t_max`` > t_formation) continues from the positions at
     formation with :func:`simulate.simulate` (collapse, merge detection) up to the global
@@ -339,8 +375,10 @@ def emergence_run(beta: float, d: int, n: int, seed: int, *, model: str = "usa",
     x0 = initial.uniform(int(n), int(d), rng).x
     t0 = _time.perf_counter()
     try:
+        rec = (np.linspace(0.0, spectrum_span * row["t_c_pred"], int(spectrum_points)) if spectrum_points > 0
+               else None)
         fo = formation(x0, beta, model=model, theta_c=theta_c, tight_angle=tight_angle, f=f, m_min=m_min,
-                       method=method, rtol=rtol, peak_angle=peak_angle, power_level=power_level)
+                       method=method, rtol=rtol, peak_angle=peak_angle, power_level=power_level, spectrum_times=rec)
     except Exception as exc:  # recorded, never fatal for the sweep
         row.update(status="error", reason=f"{type(exc).__name__}: {exc}", t_formation=np.nan,
                    n_clusters_formation=-1, n_components_formation=-1, tight_mass_formation=np.nan,
@@ -356,6 +394,8 @@ def emergence_run(beta: float, d: int, n: int, seed: int, *, model: str = "usa",
                n_clusters_linear=fo["n_clusters_linear"], agree=bool(d == 2 and fo["n_clusters_linear"] == ls),
                dominant_degree=fo["dominant_degree"], t_dominant=fo["t_dominant"],
                power_dominant=fo["power_dominant"], agree_degree=bool(fo["dominant_degree"] == ls))
+    if spectrum_points > 0:
+        row.update(spectrum_t=fo["spectrum_t"], spectrum=fo["spectrum"])
     if fo["status"] != "ok":
         row.update(status=fo["status"], reason="no formation before 20 t_c" if fo["status"] == "not_formed" else
                    f"already ≥ f of the mass in tight components at t = 0: θ_c = {theta_c} is below the typical "
@@ -387,13 +427,29 @@ def emergence_run(beta: float, d: int, n: int, seed: int, *, model: str = "usa",
     return row
 
 
-def emergence_table(betas, seeds, *, d: int = 2, n: int = 2000, log=None, **kwargs) -> pd.DataFrame:
+EMERGENCE_SPECTRA_COLUMNS = {
+    "model": "usa (GKPR24 time) or sa",
+    "d": "ambient dimension",
+    "n": "number of particles",
+    "beta": "inverse temperature β",
+    "seed": "seed index (the same initial data as the emergence table's row with this seed)",
+    "t": "time (this model's clock; equispaced in [0, spectrum_span·t_c_pred], up to the formation time)",
+    "l": "degree l = 1..l_max (l_max = 2⌈√(2β)⌉ + 6)",
+    "power": "S_l(t) = (1/n²) Σ_{i,j} P_{l,d}(⟨x_i, x_j⟩): mean power per degree-l harmonic of the empirical "
+             "measure (E S_l = 1/n for iid uniform points; d = 2: |ẑ_l|², d = 3: 4π/(2l+1) Σ_m |(1/n) Σ_i Y_lm(x_i)|²)",
+}
+
+
+def emergence_cell(betas, seeds, *, d: int = 2, n: int = 2000, log=None, **kwargs) -> tuple[pd.DataFrame, pd.DataFrame]:
     """:func:`emergence_run` for every (β, seed); ``seeds`` is a count or a list of indices.
 
-    The finite-n linear prediction (:func:`linear_prediction_columns`) is computed once per β.
+    Returns ``(emergence, spectra)``: the emergence rows (:data:`EMERGENCE_COLUMNS`) and, when
+    ``spectrum_points`` > 0 is among the keyword arguments, the angular power spectra S_l(t) in long
+    format (:data:`EMERGENCE_SPECTRA_COLUMNS`; empty otherwise). The finite-n linear prediction
+    (:func:`linear_prediction_columns`) is computed once per β.
     """
     seeds = list(range(seeds)) if isinstance(seeds, (int, np.integer)) else [int(s) for s in seeds]
-    rows = []
+    rows, spectra = [], []
     for beta in betas:
         pred = linear_prediction_columns(float(beta), d, n, kwargs.get("power_level", 0.05))
         if log is not None:
@@ -401,6 +457,12 @@ def emergence_table(betas, seeds, *, d: int = 2, n: int = 2000, log=None, **kwar
                   f"dominant degree {pred['lin_degree_dist']}", file=log, flush=True)
         for s in seeds:
             row = emergence_run(float(beta), d, n, s, prediction=pred, **kwargs)
+            t_sp, sp = row.pop("spectrum_t", None), row.pop("spectrum", None)
+            if t_sp is not None and len(t_sp):
+                k, lm = sp.shape
+                spectra.append(pd.DataFrame({
+                    "model": row["model"], "d": int(d), "n": int(n), "beta": float(beta), "seed": int(s),
+                    "t": np.repeat(t_sp, lm), "l": np.tile(np.arange(1, lm + 1), k), "power": sp.ravel()}))
             rows.append(row)
             if log is not None:
                 print(f"beta={beta:g} d={d} n={n} seed={s} l*={row['l_star']} count={row['n_clusters_linear']} "
@@ -409,8 +471,16 @@ def emergence_table(betas, seeds, *, d: int = 2, n: int = 2000, log=None, **kwar
                       f"t_f={row['t_formation']:.4g} (t_c={row['t_c_pred']:.4g}) later={row['later_counts']} "
                       f"status={row['status']} wall={row['wall_formation'] + row['wall_history']:.2f}s",
                       file=log, flush=True)
-    return pd.DataFrame(rows).reindex(columns=list(EMERGENCE_COLUMNS))
+    spec = (pd.concat(spectra, ignore_index=True) if spectra else pd.DataFrame(
+        {c: pd.Series(dtype="float64") for c in EMERGENCE_SPECTRA_COLUMNS}))
+    rows = pd.DataFrame(rows).reindex(columns=list(EMERGENCE_COLUMNS))
+    return rows, spec.reindex(columns=list(EMERGENCE_SPECTRA_COLUMNS))
 
+
+def emergence_table(betas, seeds, *, d: int = 2, n: int = 2000, log=None, **kwargs) -> pd.DataFrame:
+    """The emergence rows of :func:`emergence_cell` (no spectra)."""
+    kwargs.pop("spectrum_points", None)
+    return emergence_cell(betas, seeds, d=d, n=n, log=log, **kwargs)[0]
 
 
 def emergence_figure(emergence: pd.DataFrame):
