@@ -152,123 +152,160 @@ def formation(x0: np.ndarray, beta: float, *, model: str = "usa", theta_c: float
     power_dominant, n_clusters_linear (−1 in d ≥ 3), n_steps, nfev, status ("ok",
     "not_formed" or "sparse"), spectrum_t, spectrum.
     """
-    x0 = np.asarray(x0, dtype=np.float64)
-    n, d = x0.shape
-    mass = np.ones(n)
-    if t_max is None:
-        t_max = 20.0 * float(formation_time(beta, n, d, "gkpr24" if model == "usa" else "sa"))
-
-    field = velocity_circle if d == 2 else velocity  # d = 2: the same field by Fourier modes, O(nL) not O(n²)
-
-    def fun(t, y):
-        # the field assumes unit vectors (e^{β(⟨x,y⟩−1)} ≤ 1): project the state back first
-        x = y.reshape(n, d)
-        return field(x / np.linalg.norm(x, axis=1, keepdims=True), mass, beta, model).ravel()
-
-    def unit(y):
-        x = y.reshape(n, d)
-        return x / np.linalg.norm(x, axis=1, keepdims=True)
-
-    def measure(y):
-        x = unit(y)
-        tight, _, masses, extents = tight_mass_fraction(x, theta_c, tight_angle)
-        return x, tight, masses, extents
-
-    solver = _SOLVERS[method](fun, 0.0, x0.ravel(), t_max, rtol=rtol, atol=atol)
-    out = dict(status="not_formed", t_formation=np.nan, n_clusters=-1, n_components=-1, tight_mass=np.nan, x=None)
-    x, tight, masses, extents = measure(solver.y)
-    if samples_per_step is None:  # components cost O(n log n) in d = 2, O(n²) otherwise
-        samples_per_step = 4 if d == 2 else 1
-    if l_max is None:
-        l_max = default_l_max(beta)
-    dom = dict(dominant_degree=-1, t_dominant=np.nan, power_dominant=np.nan, n_clusters_linear=-1)
-
-    def power(y):
-        return degree_power(unit(y), l_max)
-
-    def read_linear(t, y, sp):
-        dom.update(dominant_degree=int(np.argmax(sp)) + 1, t_dominant=float(t), power_dominant=float(sp.max()),
-                   n_clusters_linear=potential_maxima(unit(y), beta) if d == 2 else -1)
-
-    def check_power(y):
-        # after a step: locate the first crossing of max_l S_l = power_level inside it
-        if dom["dominant_degree"] >= 0:
-            return
-        sp = power(y)
-        if sp.max() < power_level:
-            return
-        dense = solver.dense_output()
-        hi = locate_first(lambda t: power(dense(t)).max() >= power_level, solver.t_old, solver.t, 1e-4)
-        y_hi = dense(hi) if hi < solver.t else y
-        read_linear(hi, y_hi, power(y_hi))
-
-    peak = dict(n_clusters_peak=0, t_peak=np.nan)
-
-    def track_peak(t, y, measured=None):
-        # the most clusters (≥ m_min, diameter < peak_angle) present at once up to formation
-        _, _, masses_k, extents_k = measure(y) if measured is None else measured
-        k = int(np.sum(is_macroscopic(masses_k, m_min, n) & (extents_k < peak_angle)))
-        if k > peak["n_clusters_peak"]:
-            peak.update(n_clusters_peak=k, t_peak=float(t))
-
-    rec_t = np.empty(0) if spectrum_times is None else np.asarray(spectrum_times, dtype=np.float64)
-    if rec_t.size and (np.any(np.diff(rec_t) < 0) or rec_t[0] < 0):
-        raise ValueError("spectrum_times must be sorted and >= 0")
-    spec_t, spec = [], []
-
-    def record_spectrum(t_upto, dense=None):
-        # degree powers at the requested times ≤ t_upto (dense output inside the last step)
-        while len(spec_t) < rec_t.size and rec_t[len(spec_t)] <= t_upto:
-            tk = float(rec_t[len(spec_t)])
-            yk = solver.y if tk == solver.t or dense is None else dense(tk)
-            spec_t.append(tk)
-            spec.append(power(yk))
-        return dense
-
-    steps = 0
-    t_hit = y_hit = None
-    record_spectrum(0.0)
-    sp0 = power(solver.y)
-    if sp0.max() >= power_level:  # tiny n: the noise alone reaches the level
-        read_linear(0.0, solver.y, sp0)
-    track_peak(0.0, solver.y, (x, tight, masses, extents))
-    if tight >= f:
+    run = _FormationRun(x0, beta, model=model, theta_c=theta_c, tight_angle=tight_angle, f=f, m_min=m_min,
+                        method=method, rtol=rtol, atol=atol, t_max=t_max, power_level=power_level, l_max=l_max,
+                        samples_per_step=samples_per_step, peak_angle=peak_angle, spectrum_times=spectrum_times)
+    if run.already_formed():
         # the initial data already look "formed": points so sparse that most are isolated at θ_c
         # (e.g. n = 300 in d = 3); the definition does not apply
-        out.update(status="sparse", n_steps=0, nfev=int(solver.nfev), spectrum_t=np.array(spec_t),
-                   spectrum=np.array(spec).reshape(len(spec_t), l_max), **dom, **peak)
-        return out
-    while t_hit is None and solver.status == "running" and steps < max_steps:
-        solver.step()
-        steps += 1
-        if solver.status == "failed":
+        return run.result("sparse")
+    while run.t_hit is None and run.solver.status == "running" and run.steps < max_steps:
+        if not run.step():                 # 1. one solver step
             break
-        check_power(solver.y)
-        t_end, at_end = solver.t, measure(solver.y)
-        dense = solver.dense_output()
-        hi = first_time_on_grid(lambda t: (at_end if t >= solver.t else measure(dense(t)))[1] >= f, solver.t_old,
-                                solver.t, FORMATION_SAMPLES, 1e-3)
+        run.read_linear_phase()            # 2. end of the linear phase inside the step (dominant degree, φ-count)
+        t_end, at_end = run.detect_formation()   # 3. formation inside the step (8 checks per step)
+        run.record_spectrum(t_end)         # 4. the angular power spectrum at the requested times
+        run.track_peak_in_step(t_end, at_end)    # 5. the largest count of tight clusters so far
+    return run.result("ok" if run.t_hit is not None else "not_formed")
+
+
+class _FormationRun:
+    """The state of one :func:`formation` integration and its steps, each a method."""
+
+    def __init__(self, x0, beta, *, model, theta_c, tight_angle, f, m_min, method, rtol, atol, t_max, power_level,
+                 l_max, samples_per_step, peak_angle, spectrum_times):
+        x0 = np.asarray(x0, dtype=np.float64)
+        self.n, self.d = x0.shape
+        self.beta, self.model, self.theta_c, self.tight_angle = beta, model, theta_c, tight_angle
+        self.f, self.m_min, self.power_level, self.peak_angle = f, m_min, power_level, peak_angle
+        self.mass = np.ones(self.n)
+        if t_max is None:
+            t_max = 20.0 * float(formation_time(beta, self.n, self.d, "gkpr24" if model == "usa" else "sa"))
+        # d = 2: the same field by Fourier modes, O(nL) not O(n²)
+        self.field = velocity_circle if self.d == 2 else velocity
+        self.solver = _SOLVERS[method](self.fun, 0.0, x0.ravel(), t_max, rtol=rtol, atol=atol)
+        # components cost O(n log n) in d = 2, O(n²) otherwise
+        self.samples_per_step = (4 if self.d == 2 else 1) if samples_per_step is None else samples_per_step
+        self.l_max = default_l_max(beta) if l_max is None else l_max
+        self.dom = dict(dominant_degree=-1, t_dominant=np.nan, power_dominant=np.nan, n_clusters_linear=-1)
+        self.peak = dict(n_clusters_peak=0, t_peak=np.nan)
+        self.rec_t = np.empty(0) if spectrum_times is None else np.asarray(spectrum_times, dtype=np.float64)
+        if self.rec_t.size and (np.any(np.diff(self.rec_t) < 0) or self.rec_t[0] < 0):
+            raise ValueError("spectrum_times must be sorted and >= 0")
+        self.spec_t, self.spec = [], []
+        self.steps = 0
+        self.t_hit = self.y_hit = None
+        self.dense = None
+
+    # ----- the field and the measurements ------------------------------------------------
+    def unit(self, y):
+        x = y.reshape(self.n, self.d)
+        return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+    def fun(self, t, y):
+        # the field assumes unit vectors (e^{β(⟨x,y⟩−1)} ≤ 1): project the state back first
+        return self.field(self.unit(y), self.mass, self.beta, self.model).ravel()
+
+    def measure(self, y):
+        x = self.unit(y)
+        tight, _, masses, extents = tight_mass_fraction(x, self.theta_c, self.tight_angle)
+        return x, tight, masses, extents
+
+    def power(self, y):
+        return degree_power(self.unit(y), self.l_max)
+
+    def dense_output(self):
+        if self.dense is None:
+            self.dense = self.solver.dense_output()
+        return self.dense
+
+    # ----- t = 0 ----------------------------------------------------------------------------
+    def already_formed(self) -> bool:
+        """Measure t = 0 (spectrum, linear level, peak count); True when the formation rule holds already."""
+        y0 = self.solver.y
+        measured = self.measure(y0)
+        self.record_spectrum(0.0)
+        sp0 = self.power(y0)
+        if sp0.max() >= self.power_level:  # tiny n: the noise alone reaches the level
+            self.read_linear(0.0, y0, sp0)
+        self.track_peak(0.0, y0, measured)
+        return measured[1] >= self.f
+
+    # ----- the steps -------------------------------------------------------------------------
+    def step(self) -> bool:
+        self.solver.step()
+        self.steps += 1
+        self.dense = None
+        return self.solver.status != "failed"
+
+    def read_linear(self, t, y, sp):
+        self.dom.update(dominant_degree=int(np.argmax(sp)) + 1, t_dominant=float(t), power_dominant=float(sp.max()),
+                        n_clusters_linear=potential_maxima(self.unit(y), self.beta) if self.d == 2 else -1)
+
+    def read_linear_phase(self):
+        """The first crossing of max_l S_l = power_level inside the step, located by bisection."""
+        if self.dom["dominant_degree"] >= 0:
+            return
+        y = self.solver.y
+        sp = self.power(y)
+        if sp.max() < self.power_level:
+            return
+        dense = self.dense_output()
+        hi = locate_first(lambda t: self.power(dense(t)).max() >= self.power_level, self.solver.t_old,
+                          self.solver.t, 1e-4)
+        y_hi = dense(hi) if hi < self.solver.t else y
+        self.read_linear(hi, y_hi, self.power(y_hi))
+
+    def detect_formation(self):
+        """The first of FORMATION_SAMPLES checks inside the step at which the rule holds (bisected);
+        returns the end of the step's measured part and the measurement at the step's end."""
+        s = self.solver
+        t_end, at_end = s.t, self.measure(s.y)
+        dense = self.dense_output()
+        hi = first_time_on_grid(lambda t: (at_end if t >= s.t else self.measure(dense(t)))[1] >= self.f, s.t_old,
+                                s.t, FORMATION_SAMPLES, 1e-3)
         if hi is not None:
-            t_hit, y_hit = hi, (dense(hi) if hi < solver.t else solver.y)
+            self.t_hit, self.y_hit = hi, (dense(hi) if hi < s.t else s.y)
             t_end = hi
-        if len(spec_t) < rec_t.size and rec_t[len(spec_t)] <= t_end:
-            dense = record_spectrum(t_end, dense or solver.dense_output())
-        if samples_per_step > 1:
-            dense = dense or solver.dense_output()
-            for tk in solver.t_old + (solver.t - solver.t_old) * np.arange(1, samples_per_step) / samples_per_step:
+        return t_end, at_end
+
+    def record_spectrum(self, t_upto):
+        """Degree powers at the requested times ≤ t_upto (dense output inside the last step)."""
+        while len(self.spec_t) < self.rec_t.size and self.rec_t[len(self.spec_t)] <= t_upto:
+            tk = float(self.rec_t[len(self.spec_t)])
+            yk = self.solver.y if tk == self.solver.t or self.steps == 0 else self.dense_output()(tk)
+            self.spec_t.append(tk)
+            self.spec.append(self.power(yk))
+
+    def track_peak(self, t, y, measured=None):
+        """The most clusters (≥ m_min, diameter < peak_angle) present at once up to formation."""
+        _, _, masses_k, extents_k = self.measure(y) if measured is None else measured
+        k = int(np.sum(is_macroscopic(masses_k, self.m_min, self.n) & (extents_k < self.peak_angle)))
+        if k > self.peak["n_clusters_peak"]:
+            self.peak.update(n_clusters_peak=k, t_peak=float(t))
+
+    def track_peak_in_step(self, t_end, at_end):
+        s = self.solver
+        if self.samples_per_step > 1:
+            dense = self.dense_output()
+            for tk in s.t_old + (s.t - s.t_old) * np.arange(1, self.samples_per_step) / self.samples_per_step:
                 if tk < t_end:
-                    track_peak(tk, dense(tk))
-        if t_hit is None:
-            track_peak(t_end, solver.y, at_end)
+                    self.track_peak(tk, dense(tk))
+        if self.t_hit is None:
+            self.track_peak(t_end, s.y, at_end)
         else:
-            track_peak(t_end, y_hit)
-    if t_hit is not None:
-        x, tight, masses, extents = measure(y_hit)
-        out.update(status="ok", t_formation=float(t_hit), n_clusters=int(is_macroscopic(masses, m_min, n).sum()),
-                   n_components=int(masses.size), tight_mass=tight, x=x)
-    out.update(n_steps=steps, nfev=int(solver.nfev), spectrum_t=np.array(spec_t),
-               spectrum=np.array(spec).reshape(len(spec_t), l_max), **dom, **peak)
-    return out
+            self.track_peak(t_end, self.y_hit)
+
+    # ----- the result ------------------------------------------------------------------------
+    def result(self, status: str) -> dict:
+        out = dict(status=status, t_formation=np.nan, n_clusters=-1, n_components=-1, tight_mass=np.nan, x=None)
+        if status == "ok":
+            x, tight, masses, extents = self.measure(self.y_hit)
+            out.update(t_formation=float(self.t_hit), n_clusters=int(is_macroscopic(masses, self.m_min, self.n).sum()),
+                       n_components=int(masses.size), tight_mass=tight, x=x)
+        out.update(n_steps=self.steps, nfev=int(self.solver.nfev), spectrum_t=np.array(self.spec_t),
+                   spectrum=np.array(self.spec).reshape(len(self.spec_t), self.l_max), **self.dom, **self.peak)
+        return out
 
 
 EMERGENCE_COLUMNS = {
