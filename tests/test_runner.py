@@ -554,7 +554,11 @@ def test_sigterm_is_turned_into_ctrl_c():
             print("no interrupt")
         except KeyboardInterrupt as exc:
             print("interrupted:", exc)
+            # the cancellation (Snakemake's scancel) is not broken off by a second SIGTERM
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.2)
+            print("cancelled")
     """)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                          env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
-    assert out.stdout.strip() == "interrupted: signal SIGTERM", out.stdout + out.stderr
+    assert out.stdout.split("\n")[:2] == ["interrupted: signal SIGTERM", "cancelled"], out.stdout + out.stderr

@@ -155,12 +155,16 @@ def handle_previous_jobs(workdir: str | os.PathLike = ".", *, policy: str | None
 # start of a run: SIGTERM, pre-flight
 # ------------------------------------------------------------------------------------------
 def _raise_interrupt(signum, frame):
+    # once: a second SIGTERM (``timeout`` forwarding it, a requeue, an impatient user) must not
+    # interrupt the cancellation the first one started (measured: it broke off Snakemake's scancel)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
 
 
 def install_sigterm_cancel() -> None:
     """SIGTERM (scancel or the time limit of a driver running under sbatch, ``kill``, ``timeout``)
-    does what Ctrl-C does: Snakemake cancels every job it submitted, then exits."""
+    does what Ctrl-C does: Snakemake cancels every job it submitted, then exits. Only the first
+    SIGTERM interrupts; later ones are ignored so that the cancellation runs to its end."""
     signal.signal(signal.SIGTERM, _raise_interrupt)
 
 
