@@ -227,6 +227,15 @@ def _type_name(v) -> str:
             type(None): "null"}.get(type(v), type(v).__name__)
 
 
+def _yaml_float(x: float) -> str:
+    """``x`` written so that YAML 1.1 reads a float: a dot in the mantissa and a signed exponent (1.0e+12)."""
+    if x == 0 or 1e-4 <= abs(x) < 1e5 or not math.isfinite(x):
+        return repr(x)
+    m, e = f"{x:.15e}".split("e")
+    m = m.rstrip("0")
+    return f"{m}0e{e}" if m.endswith(".") else f"{m}e{e}"
+
+
 def _check_scalar(path: str, key: Key, v):
     """Type and range of one scalar value; returns the normalised value."""
     if key.type == "enum":
@@ -248,8 +257,7 @@ def _check_scalar(path: str, key: Key, v):
         elif isinstance(v, str):
             hint = ""
             try:
-                float(v)
-                hint = " (YAML 1.1 reads '1e-5' as a string: write 1.0e-5)"
+                hint = f" (YAML 1.1 reads a number like '1e-5' or '1.0e12' as a string: write {_yaml_float(float(v))})"
             except ValueError:
                 pass
             raise ConfigError(path, f"must be a number, got the string {v!r}{hint}")
