@@ -96,7 +96,7 @@ BAD = [
     (base_config(n="sixty"), "sweeps.a.n", "integer"),
     (base_config(d=2.5), "sweeps.a.d", "integer"),
     (base_config(seeds=2.0), "sweeps.a.seeds", "integer"),
-    (base_config(eps="1e-5"), "sweeps.a.eps", "1.0e-5"),
+    (base_config(eps="1e-5"), "sweeps.a.eps", "1.0e-05"),
     (base_config(model="USA"), "sweeps.a.model", "sa, usa"),
     (base_config(init=["caps", "cubes"]), "sweeps.a.init", "caps, gaussian, uniform"),
     (base_config(n=2, k=3), "sweeps.a.n", "k=3"),
