@@ -15,6 +15,12 @@ import sys
 from snakemake.logging import logger
 from snakemake.utils import min_version, validate
 
+# The driver imports this checkout's package, as its jobs do (PYTHONPATH below): never another
+# installed copy, whose code fingerprint would differ from the jobs' and make them refuse the cells.
+_SRC = os.path.join(workflow.basedir, "src")
+if _SRC not in sys.path:
+    sys.path.insert(0, _SRC)
+
 from attention_dynamics.pipeline import integrity as adintegrity
 from attention_dynamics.pipeline import io as adio
 from attention_dynamics.pipeline import locks as adlocks
@@ -28,7 +34,6 @@ min_version("9.0")
 # The package's source is on PYTHONPATH for every job, so that jobs run in the conda
 # environment of workflow/envs/ (--use-conda) import this checkout's code too; envvars
 # passes it on to jobs on other machines (SLURM).
-_SRC = os.path.join(workflow.basedir, "src")
 os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (_SRC, os.environ.get("PYTHONPATH")) if p)
 
 
