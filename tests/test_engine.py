@@ -217,15 +217,18 @@ def test_theory_quadrature_matches_science_formula(ref, model, beta):
 @pytest.mark.parametrize("model", MODELS)
 @pytest.mark.parametrize("d", [2, 5])
 @pytest.mark.parametrize("beta", [5.0, 20.0, 50.0])
-def test_two_point_clusters_merge_time(ref, model, d, beta):
+@pytest.mark.parametrize("two_point", [False, True])
+def test_two_point_clusters_merge_time(ref, model, d, beta, two_point):
+    """The DOP853 stepper (two_point=False: independent of the quadrature) and the exact pair flow
+    (engine/twopoint.py: its own Gauss–Legendre quadrature) against theory's QUADPACK quadrature."""
     D0, theta_c = 1.0, 0.1
     x0 = ref.two_points(D0, d, seed=int(beta) + d)
-    res = simulate(x0, beta=beta, model=model, masses=[3.0, 7.0], theta_c=theta_c)
+    res = simulate(x0, beta=beta, model=model, masses=[3.0, 7.0], theta_c=theta_c, two_point=two_point)
     want = theory.two_cluster_merge_time(D0, theta_c, beta, 3, 7, model=model)
     assert res.status == "ok" and not res.censored
-    assert len(res.events) == 1
+    assert len(res.events) == 1 and res.stats["n_pair_flows"] == int(two_point)
     ev = res.events.iloc[0]
-    assert ev["time"] == pytest.approx(want, rel=1e-6)
+    assert ev["time"] == pytest.approx(want, rel=2e-10 if two_point is False else 1e-12)
     assert (ev["n_clusters_before"], ev["n_clusters_after"]) == (2, 1)
     assert (ev["mass_a"], ev["mass_b"]) == pytest.approx((0.7, 0.3), rel=1e-12)
     assert ev["angle_at_merge"] == pytest.approx(theta_c, rel=1e-6)

@@ -45,11 +45,11 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import brentq
 
-from ..theory.twocluster import two_cluster_merge_time
 from .clusters import (FORMATION_FRACTION, FORMATION_SAMPLES, FORMATION_TIGHT_ANGLE, components, first_time_on_grid,
                        is_macroscopic, single_linkage_labels, tight_mass_fraction)
 from .dynamics import MODELS, energy, resolve_engine, velocity
 from .stepper import new_stepper
+from .twopoint import TwoPointFlow, flow_applies, gap_closing_time
 
 __all__ = ["simulate", "SimulationResult", "EVENT_COLUMNS", "TRAJECTORY_COLUMNS", "LIFETIME_COLUMNS",
            "EVENT_KINDS", "default_record_times", "resolve_min_mass"]
@@ -302,6 +302,14 @@ class _Step:
         z = self._dense(t).reshape(self.m, self.d)
         return z / np.linalg.norm(z, axis=1, keepdims=True)
 
+    def at_many(self, ts: np.ndarray):
+        """Normalised positions at several local times in [t0, t1]: one vectorised evaluation for the
+        exact pair flow (:mod:`.twopoint`), one :meth:`at` each for a DOP853 step."""
+        if not isinstance(self.solver, TwoPointFlow):
+            return [self.at(t) for t in ts]
+        z = self.solver.positions(self.solver.gap_at(np.minimum(ts, self.t1)))
+        return z / np.linalg.norm(z, axis=-1, keepdims=True)
+
     def root(self, f, lo: float | None = None, hi: float | None = None) -> float:
         """The zero of f in [lo, hi] (default the step; f(hi) ≥ 0), or lo itself if f(lo) ≥ 0 already."""
         lo = self.t0 if lo is None else lo
@@ -316,8 +324,10 @@ class _Run:
     """State of one simulation; :func:`simulate` drives it through its four steps."""
 
     def __init__(self, x, mass, *, beta, model, t_max, theta_c, delta, collapse, rtol, atol, caps, rec,
-                 max_steps, max_wall_seconds, restart_ratio, min_mass, wait_for_formation, engine):
+                 max_steps, max_wall_seconds, restart_ratio, min_mass, wait_for_formation, engine, two_point=True):
         self.beta, self.model, self.t_max = beta, model, t_max
+        self.two_point = two_point and collapse
+        self.D_stop = 2.0 * np.arcsin(delta / 4.0)  # the exact pair flow ends at chord δ/2: then it collapses
         self.theta_c, self.cos_c = theta_c, np.cos(theta_c)
         self.delta, self.collapse_on = delta, collapse
         self.rtol, self.atol = rtol, atol
@@ -334,7 +344,7 @@ class _Run:
         self.t_off = 0.0
         self.wall0 = _time.perf_counter()
         self.stats = dict(n_steps=0, n_rejected=0, n_rhs=0, n_restarts=0, n_collapses=0, n_guarded=0,
-                          max_norm_error=0.0, engine=engine)
+                          n_pair_flows=0, max_norm_error=0.0, engine=engine)
         self.status, self.reason = "ok", ""
         self.events: list[dict] = []
         self.traj: list[tuple] = []
@@ -485,6 +495,12 @@ class _Run:
     def new_solver(self, first_step=None):
         self.count_solver()
         self.solver = None
+        if self.two_point and flow_applies(self.x, self.D_stop):
+            # two points left: their exact flow, one step to the collapse (or t_max)
+            self.solver = TwoPointFlow(self.x.ravel(), self.mass, self.beta, self.model, self.t_max - self.t_off,
+                                       self.D_stop, D_pause=self.theta_c * (1.0 + 1e-9), check=self.check_wall)
+            self.stats["n_pair_flows"] += 1
+            return self.solver
         try:
             solver = new_stepper(self.engine, self.fun, self.mass, self.beta, self.model, not self.collapse_on, 0.0,
                                  self.x.ravel().copy(), self.t_max - self.t_off, rtol=self.rtol, atol=self.atol,
@@ -655,10 +671,12 @@ class _Run:
 
     def sample_step(self, st: _Step, clusters=None):
         """Trajectory samples inside (t0, t1]."""
-        rec = self.rec
+        rec, i0 = self.rec, self.rec_i
         while self.rec_i < rec.size and rec[self.rec_i] - self.t_off <= st.t1:
-            self.sample(st.at(max(rec[self.rec_i] - self.t_off, st.t0)), rec[self.rec_i], clusters)
             self.rec_i += 1
+        if self.rec_i > i0:
+            for t_global, xs in zip(rec[i0:self.rec_i], st.at_many(np.maximum(rec[i0:self.rec_i] - self.t_off, st.t0))):
+                self.sample(xs, t_global, clusters)
 
     # ----- 3. collapse -------------------------------------------------------------------
     def join_imminent(self, c: int, g: np.ndarray) -> bool:
@@ -701,8 +719,7 @@ class _Run:
             args = (float(gap[b]), self.theta_c, self.beta, float(cm[c]), float(cm[b]), self.n_total, self.model)
             t_join = _join_time_lower_bound(*args)
             if t_join < guard:
-                with np.errstate(over="ignore"):  # an astronomically late join is just inf
-                    t_join = two_cluster_merge_time(*args, epsrel=1e-8)
+                t_join = gap_closing_time(*args)
             if t_join < guard:
                 self.imminent.add(c)
                 return True
@@ -819,7 +836,7 @@ def simulate(x0, *, beta: float, model: str = "usa", t_max: float = 1e20, masses
              rtol: float = 1e-10, atol: float = 1e-12, cap_centres=None, cap_eps: float | None = None,
              cap_labels=None, record_times=None, max_steps: int = 200_000,
              restart_ratio: float = 1e-4, min_mass: float | None = None, wait_for_formation: bool = False,
-             max_wall_seconds: float = 3600.0, engine: str = "auto") -> SimulationResult:
+             max_wall_seconds: float = 3600.0, engine: str = "auto", two_point: bool = True) -> SimulationResult:
     """Integrate SA or USA from ``x0`` until one point remains or ``t_max`` is reached.
 
     Parameters
@@ -854,10 +871,14 @@ def simulate(x0, *, beta: float, model: str = "usa", t_max: float = 1e20, masses
     engine : ``"numpy"`` (scipy's DOP853 calling the numpy field), ``"numba"`` (the same
         stepper, controller, fault checks and field compiled, :mod:`.kernels`; equal merge times
         to ~1e-13 relative) or ``"auto"`` (numba when installed). See :mod:`.stepper`.
+    two_point : once two points remain (collapse on), follow their exact flow
+        (:mod:`.twopoint`: the gap's quadrature, one step to the collapse) instead of integrating
+        them; ``False`` integrates them with the DOP853 stepper (validation).
 
     ``stats`` (the solver counters of the run): ``n_steps`` accepted steps, ``n_rejected``
     rejected attempts (``n_steps + n_rejected ≤ max_steps``), ``n_rhs`` field evaluations,
-    ``n_restarts``, ``n_collapses``, ``n_guarded``, ``max_norm_error``, ``wall_seconds`` and
+    ``n_restarts``, ``n_collapses``, ``n_guarded``, ``n_pair_flows`` (exact two-point flows
+    used, each counted as one step), ``max_norm_error``, ``wall_seconds`` and
     ``engine`` (the one that ran: numpy or numba).
     """
     beta = _check_positive("beta", beta)
@@ -883,7 +904,7 @@ def simulate(x0, *, beta: float, model: str = "usa", t_max: float = 1e20, masses
     run = _Run(x, mass, beta=beta, model=model, t_max=t_max, theta_c=theta_c, delta=delta, collapse=collapse,
                rtol=rtol, atol=atol, caps=caps, rec=rec, max_steps=int(max_steps),
                max_wall_seconds=max_wall_seconds, restart_ratio=restart_ratio, min_mass=min_mass,
-               wait_for_formation=bool(wait_for_formation), engine=engine)
+               wait_for_formation=bool(wait_for_formation), engine=engine, two_point=bool(two_point))
     while run.running:
         try:
             st = run.step()                           # 1. one adaptive step

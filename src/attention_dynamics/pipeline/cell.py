@@ -122,7 +122,8 @@ RUN_COLUMNS = {
                     "stragglers start outside every cap, outside the theorem's hypothesis)",
     "escape_bound": "GKPR24 lower bound T₂ = (ε/n) e^{(1−α)β} on the escape time (caps only)",
     "wall_seconds": "wall-clock seconds of this simulation",
-    "n_steps": "accepted solver steps",
+    "n_steps": "accepted solver steps (an exact two-point flow counts as one step per stretch: up to the join "
+               "angle, then to the collapse)",
     "n_rejected": "rejected step attempts (each costs 12 vector-field evaluations); n_steps + n_rejected is "
                   "bounded by max_steps",
     "n_rhs": "vector-field evaluations",
@@ -130,6 +131,8 @@ RUN_COLUMNS = {
     "n_collapses": "collapse operations (groups within δ replaced by weighted points)",
     "n_guarded": "times a cluster within δ was left uncollapsed because a join of it was imminent (the collapse "
                  "guard that keeps event times independent of δ)",
+    "n_pair_flows": "1 if the last two points were followed by their exact flow (the quadrature of their gap, "
+                    "engine/twopoint.py) instead of the stepper, else 0",
     "max_norm_error": "largest | |x| − 1 | seen at a step end before renormalisation",
     "engine": "integrator implementation that ran: numpy or numba (empty if the run raised)",
 }
@@ -373,7 +376,7 @@ def run_one(cell: dict, seed: int, base_seed: int = 0):
                    escape_censored=False, first_merge_time=nan, n_merges=0, n_absorptions=0, censored=False,
                    t_end=nan, n_clusters_initial=-1, n_clusters_final=-1, formation_status="", formation_time=nan,
                    n_clusters_formation=-1, wall_seconds=time.perf_counter() - t0, n_steps=0, n_rejected=0,
-                   n_rhs=0, n_restarts=0, n_collapses=0, n_guarded=0, max_norm_error=nan, engine="")
+                   n_rhs=0, n_restarts=0, n_collapses=0, n_guarded=0, n_pair_flows=0, max_norm_error=nan, engine="")
         empty = {name: pd.DataFrame(columns=list(cols)) for name, cols in TABLES.items() if name != "runs"}
         return row, empty["events"], empty["lifetimes"], empty["trajectories"]
     st = res.stats
@@ -387,7 +390,7 @@ def run_one(cell: dict, seed: int, base_seed: int = 0):
         n_clusters_formation=res.n_clusters_formation,
         wall_seconds=time.perf_counter() - t0, n_steps=st["n_steps"], n_rejected=st["n_rejected"],
         n_rhs=st["n_rhs"], n_restarts=st["n_restarts"], n_collapses=st["n_collapses"], n_guarded=st["n_guarded"],
-        max_norm_error=st["max_norm_error"], engine=st["engine"])
+        n_pair_flows=st["n_pair_flows"], max_norm_error=st["max_norm_error"], engine=st["engine"])
     key = {k: params[k] for k in KEY_COLUMNS}
 
     def keyed(df):

@@ -6,6 +6,8 @@ from scipy import integrate
 
 __all__ = [
     "two_cluster_gap_rate",
+    "two_cluster_scaled_inverse_rate",
+    "two_cluster_share",
     "two_cluster_merge_time",
     "escape_time_lower_bound",
     "escape_theorem_gamma",
@@ -28,33 +30,63 @@ def two_cluster_gap_rate(D, beta: float, n_a: float, n_b: float, n: float, model
     raise ValueError(f"model must be 'sa' or 'usa', got {model!r}")
 
 
+def two_cluster_scaled_inverse_rate(D, D0: float, beta: float, n_a: float, n_b: float, n: float, model: str):
+    """1/|Ḋ(D)| of :func:`two_cluster_gap_rate`, times e^{−β(1 − cos D0)} (so that it stays finite).
+
+    USA: e^{β(cos D0 − cos D)} / (((n_a + n_b)/n) sin D);
+    SA:  e^{β(cos D0 − cos D)} / (sin D [n_b/(n_a + n_b K) + n_a/(n_b + n_a K)]),  K = e^{β(cos D − 1)}.
+    The time for the gap to close from D0 to D1 is e^{β(1 − cos D0)} ∫_{D1}^{D0} of this.
+    """
+    D = np.asarray(D, dtype=np.float64)
+    e_rel = np.exp(beta * (np.cos(D0) - np.cos(D)))  # e^{β(1−cos D)}·e^{−β(1−cos D0)}
+    if model == "usa":
+        return e_rel / (((n_a + n_b) / n) * np.sin(D))
+    if model == "sa":
+        K = np.exp(beta * (np.cos(D) - 1.0))
+        return e_rel / (np.sin(D) * (n_b / (n_a + n_b * K) + n_a / (n_b + n_a * K)))
+    raise ValueError(f"model must be 'sa' or 'usa', got {model!r}")
+
+
+def two_cluster_share(D, beta: float, n_a: float, n_b: float, model: str):
+    """The share of the gap's closing made by cluster a: |θ̇_a| / |Ḋ| at gap D.
+
+    Both clusters move towards each other along the great circle through them, a with angular
+    speed s_a and b with s_b, Ḋ = −(s_a + s_b). USA: s_a = (n_b/n) K sin D, so the share is
+    n_b/(n_a + n_b) at every D; SA: s_a = n_b K sin D/(n_a + n_b K) and
+    s_b = n_a K sin D/(n_b + n_a K), K = e^{β(cos D − 1)}.
+    """
+    D = np.asarray(D, dtype=np.float64)
+    if model == "usa":
+        return np.full(D.shape, n_b / (n_a + n_b))
+    if model == "sa":
+        K = np.exp(beta * (np.cos(D) - 1.0))
+        s_a, s_b = n_b / (n_a + n_b * K), n_a / (n_b + n_a * K)
+        return s_a / (s_a + s_b)
+    raise ValueError(f"model must be 'sa' or 'usa', got {model!r}")
+
+
 def two_cluster_merge_time(D0: float, D1: float, beta: float, n_a: float, n_b: float,
                            n: float | None = None, model: str = "usa", epsrel: float = 1e-13) -> float:
     """Time for the gap to shrink from D0 to D1 < D0: ∫_{D1}^{D0} dD / |Ḋ(D)|, by adaptive quadrature.
 
-    The integrand is e^{β(1−cos D)}/(c sin D)-like; we integrate in u = D with the
-    exponential factored out at D0 to keep the quadrature well scaled. ``epsrel`` is the
-    quadrature's relative tolerance (the engine's collapse guard, which only compares the
-    time with its guard time, asks for 1e-8).
+    The integrand is e^{β(1−cos D)}/(c sin D)-like; we integrate
+    :func:`two_cluster_scaled_inverse_rate` (the exponential factored out at D0, ≤ O(1/sin D)
+    on [D1, D0]) to keep the quadrature well scaled. ``epsrel`` is the quadrature's relative
+    tolerance (the engine's collapse guard, which only compares the time with its guard time,
+    asks for 1e-8).
     """
     n = n_a + n_b if n is None else n
     if not (0 < D1 < D0 < np.pi):
         raise ValueError(f"need 0 < D1 < D0 < π, got D0={D0}, D1={D1}")
-    scale = beta * (1.0 - np.cos(D0))
+    if model not in ("sa", "usa"):
+        raise ValueError(f"model must be 'sa' or 'usa', got {model!r}")
 
-    # e^{−scale}/rate = e^{β(1−cos D) − scale}/(...) is ≤ O(1/sin D) on [D1, D0]
     def stable(D):
-        e_rel = np.exp(beta * (np.cos(D0) - np.cos(D)))  # e^{β(1−cos D)}·e^{−scale}
-        e = np.exp(beta * (np.cos(D) - 1.0))
-        if model == "usa":
-            c = (n_a + n_b) / n
-            return e_rel / (c * np.sin(D))
-        bracket = n_b / (n_a + n_b * e) + n_a / (n_b + n_a * e)
-        return e_rel / (np.sin(D) * bracket)
+        return float(two_cluster_scaled_inverse_rate(D, D0, beta, n_a, n_b, n, model))
 
     val, err = integrate.quad(stable, D1, D0, epsabs=0.0, epsrel=epsrel, limit=500,
                               points=[D0 - min(1.0 / beta, 0.5 * (D0 - D1))])
-    return float(val * np.exp(scale))
+    return float(val * np.exp(beta * (1.0 - np.cos(D0))))
 
 
 def escape_theorem_gamma(alpha: float, eps: float, n: int, beta: float) -> float:
