@@ -184,3 +184,30 @@ def test_wall_clock_limit_reaches_the_flow():
     """A run that has used its wall-clock budget fails in the flow's step as in a stepper's."""
     res = simulate(_pair(1.0), beta=5.0, masses=[1.0, 1.0], max_wall_seconds=1e-12)
     assert res.status == "failed" and "max_wall_seconds" in res.reason
+
+
+def test_fuzz_pairs_against_the_stepper():
+    """Random pairs (d = 2–6, masses 1–60, β 0.5–80, gaps 0.05–3.1 rad, SA and USA, some horizons
+    inside the plateau): the same events, merge time, final state and trajectory as the stepper."""
+    rng = np.random.default_rng(7)
+    n_censored = 0
+    for _ in range(60):
+        d = int(rng.integers(2, 7))
+        model = str(rng.choice(MODELS))
+        beta, D0 = float(rng.uniform(0.5, 80.0)), float(rng.uniform(0.05, 3.1))
+        mass = rng.uniform(1.0, 60.0, 2)
+        x0 = _pair(D0, d=d, rng=rng)
+        t_max = 1e60 if rng.uniform() < 0.7 else float(np.exp(rng.uniform(0.0, 0.9) * beta * (1 - np.cos(D0))))
+        kw = dict(beta=beta, model=model, masses=mass, t_max=t_max)
+        a, b = simulate(x0, **kw), simulate(x0, two_point=False, **kw)
+        case = (d, model, beta, D0, mass.tolist(), t_max)
+        assert a.status == b.status == "ok", case
+        assert a.censored == b.censored and a.n_clusters_final == b.n_clusters_final, case
+        assert a.events["kind"].tolist() == b.events["kind"].tolist(), case
+        np.testing.assert_allclose(a.merge_times, b.merge_times, rtol=1e-9, err_msg=str(case))
+        assert (a.trajectory["n_clusters"] == b.trajectory["n_clusters"]).all(), case
+        np.testing.assert_allclose(a.trajectory["energy"], b.trajectory["energy"], rtol=1e-8, err_msg=str(case))
+        if a.censored:
+            n_censored += 1
+            assert gap_angle(*a.x_final) == pytest.approx(gap_angle(*b.x_final), rel=1e-7, abs=1e-12), case
+    assert 5 <= n_censored <= 30  # both kinds of ending were tried

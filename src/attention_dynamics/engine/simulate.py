@@ -4,7 +4,9 @@
 
 1. **step** (:meth:`_Run.step`): one adaptive DOP853 step of :func:`dynamics.velocity` on the
    current weighted points, in *local* time (time since the last restart), by the stepper of the
-   engine (:mod:`.stepper`: numpy, or numba with the field and step compiled). A non-finite
+   engine (:mod:`.stepper`: numpy, or numba with the field and step compiled) — or, once two
+   points remain, a step of their exact flow (:mod:`.twopoint`: the gap's quadrature, one step
+   to the join angle and one to the collapse, instead of ~4.5 per e-fold of the plateau). A non-finite
    field, a step-size underflow, ``max_steps`` step attempts (accepted and rejected) or
    ``max_wall_seconds`` end the run with status "failed" and the reason.
 2. **detect events** (:meth:`_Run.detect_events`): from the step's dense output, by root
@@ -158,7 +160,7 @@ class SimulationResult:
 
     @property
     def merge_times(self) -> np.ndarray:
-        return self.merges["time"].to_numpy()
+        return self.merges["time"].to_numpy(dtype=np.float64)  # float also when there is none
 
 
 # --------------------------------------------------------------------------------------
