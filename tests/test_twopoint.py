@@ -211,3 +211,28 @@ def test_fuzz_pairs_against_the_stepper():
             n_censored += 1
             assert gap_angle(*a.x_final) == pytest.approx(gap_angle(*b.x_final), rel=1e-7, abs=1e-12), case
     assert 5 <= n_censored <= 30  # both kinds of ending were tried
+
+
+@pytest.mark.parametrize("beta,D0,masses,model,rel", [
+    (3.0, 1.0, [1.0, 1e4], "sa", 1e-13),          # extreme mass ratio
+    (0.01, 2.0, [1.0, 1.0], "usa", 1e-13),        # almost no attraction
+    (60.0, np.pi - 2e-6, [2.0, 3.0], "sa", 1e-10),  # starts next to the antipode (the gap is known to ~1e-16 abs.)
+    (150.0, 1.5, [5.0, 3.0], "usa", 1e-12),       # a merge at t ~ 1e63
+])
+def test_extreme_pairs_merge_at_the_quadrature_time(beta, D0, masses, model, rel):
+    """Where the stepper is least accurate (it is off by 1.6e-10, 6e-10 and 1.1e-8 relative in the first
+    three cases), the flow equals QUADPACK's quadrature of the gap ODE."""
+    x0 = _pair(D0)
+    res = simulate(x0, beta=beta, masses=masses, model=model, t_max=1e300)
+    D = gap_angle(x0[0], x0[1])
+    want = two_cluster_merge_time(D, 0.1, beta, *masses, sum(masses), model)
+    assert res.stats["n_pair_flows"] == 1 and res.first_merge_time == pytest.approx(want, rel=rel)
+
+
+def test_a_pair_beyond_float_range_stays_put():
+    """β(1 − cos D0) > 709: the plateau is longer than any float horizon; the run is censored at
+    t_max with the points where they started."""
+    x0 = _pair(2.5)
+    res = simulate(x0, beta=400.0, masses=[1.0, 1.0], t_max=1e300)
+    assert res.status == "ok" and res.censored and res.t_end == 1e300
+    assert gap_angle(*res.x_final) == pytest.approx(2.5, rel=1e-12)
