@@ -236,3 +236,17 @@ def test_a_pair_beyond_float_range_stays_put():
     res = simulate(x0, beta=400.0, masses=[1.0, 1.0], t_max=1e300)
     assert res.status == "ok" and res.censored and res.t_end == 1e300
     assert gap_angle(*res.x_final) == pytest.approx(2.5, rel=1e-12)
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_join_angle_is_theta_c_after_a_long_plateau(model):
+    """A merge at t ~ 1e11: the join is located in local time after a restart at θ_c(1 + 1e-9), so the
+    centres' angle at the recorded time is θ_c to 1e-9 — in global time the root would be ~0.04 time
+    units wide, in which the gap runs from θ_c almost to the collapse."""
+    x0 = _pair(np.pi / 2)
+    res = simulate(x0, beta=30.0, model=model, masses=[32.0, 32.0], t_max=1e25)
+    ev = res.events.iloc[0]
+    assert ev["time"] > 1e10 and ev["angle_at_merge"] == pytest.approx(0.1, rel=1e-9)
+    want = two_cluster_merge_time(np.pi / 2, 0.1, 30.0, 32.0, 32.0, 64.0, model)
+    assert ev["time"] == pytest.approx(want, rel=1e-13)
+    assert res.stats["n_pair_flows"] == 1 and res.stats["n_steps"] == 2

@@ -501,7 +501,7 @@ class _Run:
             # two points left: their exact flow, one step to the collapse (or t_max)
             self.solver = TwoPointFlow(self.x.ravel(), self.mass, self.beta, self.model, self.t_max - self.t_off,
                                        self.D_stop, D_pause=self.theta_c * (1.0 + 1e-9), check=self.check_wall)
-            self.stats["n_pair_flows"] += 1
+            self.stats["n_pair_flows"] = 1  # the pair's flow, in one or two stretches (to θ_c, to the collapse)
             return self.solver
         try:
             solver = new_stepper(self.engine, self.fun, self.mass, self.beta, self.model, not self.collapse_on, 0.0,
@@ -777,6 +777,9 @@ class _Run:
             self.t_off += st.t1
             return
         h = self.solver.step_size
+        # after a step of the pair flow always: the join is then located in a step that starts at local
+        # time 0 near θ_c, not at the end of a plateau of length e^{β(1−cos D)} (root in local time, §5)
+        force = force or isinstance(self.solver, TwoPointFlow)
         if not force and not (h is not None and h < self.restart_ratio * st.t1):
             return
         h_next = self.solver.next_step
@@ -879,8 +882,8 @@ def simulate(x0, *, beta: float, model: str = "usa", t_max: float = 1e20, masses
 
     ``stats`` (the solver counters of the run): ``n_steps`` accepted steps, ``n_rejected``
     rejected attempts (``n_steps + n_rejected ≤ max_steps``), ``n_rhs`` field evaluations,
-    ``n_restarts``, ``n_collapses``, ``n_guarded``, ``n_pair_flows`` (exact two-point flows
-    used, each counted as one step), ``max_norm_error``, ``wall_seconds`` and
+    ``n_restarts``, ``n_collapses``, ``n_guarded``, ``n_pair_flows`` (1 if the last two
+    points followed their exact flow; each of its one or two stretches counts as a step), ``max_norm_error``, ``wall_seconds`` and
     ``engine`` (the one that ran: numpy or numba).
     """
     beta = _check_positive("beta", beta)

@@ -85,8 +85,10 @@ class TwoPointFlow:
     ``step()`` goes in one step to the first of ``t_bound`` (status "finished") and the local time
     at which the gap reaches ``D_stop`` (status stays "running": the engine collapses the pair);
     with ``D_pause`` (D_stop < D_pause < D0, the join angle θ_c(1 + 10⁻⁹)) the first step ends
-    where the gap reaches it: the clusters are the same all along that step (cheap samples), and
-    the join is found in the short second step.
+    where the gap reaches it: the clusters are the same all along that step (cheap samples). The
+    engine restarts its local time there and follows the pair with a new flow, so the join is
+    located in a step of O(1) local length: its time to ~1e-13 of the time since the restart,
+    not of the whole plateau (the gap's angle at the join time is ill-conditioned in global time).
     Same attributes as the DOP853 steppers (:mod:`.stepper`); ``nfev`` is 0 (no field
     evaluations), ``n_accepted`` 1 after the step.
     """
@@ -121,7 +123,7 @@ class TwoPointFlow:
             self.t_stop = float(self._tau_edges[-1] * np.exp(self.scale))  # inf beyond float range
         self.t_bound = float(t_bound)
         self._pauses = []
-        if D_pause is not None and D_stop < D_pause < self.D0:
+        if D_pause is not None and D_stop < D_pause < self.D0 * (1.0 - 1e-12):  # not again right after a pause
             with np.errstate(over="ignore"):
                 self._pauses.append((float(self.tau_of_gap(D_pause) * np.exp(self.scale)), float(D_pause)))
         self._pauses.append((self.t_stop, self.D_stop))
