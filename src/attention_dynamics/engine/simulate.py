@@ -498,7 +498,7 @@ class _Run:
         self.count_solver()
         self.solver = None
         if self.two_point and flow_applies(self.x, self.D_stop):
-            # two points left: their exact flow, one step to the collapse (or t_max)
+            # two points left: their exact flow, one step to θ_c (or t_max), after a restart one to the collapse
             self.solver = TwoPointFlow(self.x.ravel(), self.mass, self.beta, self.model, self.t_max - self.t_off,
                                        self.D_stop, D_pause=self.theta_c * (1.0 + 1e-9), check=self.check_wall)
             self.stats["n_pair_flows"] = 1  # the pair's flow, in one or two stretches (to θ_c, to the collapse)
@@ -877,14 +877,14 @@ def simulate(x0, *, beta: float, model: str = "usa", t_max: float = 1e20, masses
         stepper, controller, fault checks and field compiled, :mod:`.kernels`; equal merge times
         to ~1e-13 relative) or ``"auto"`` (numba when installed). See :mod:`.stepper`.
     two_point : once two points remain (collapse on), follow their exact flow
-        (:mod:`.twopoint`: the gap's quadrature, one step to the collapse) instead of integrating
-        them; ``False`` integrates them with the DOP853 stepper (validation).
+        (:mod:`.twopoint`: the gap's quadrature; one step to θ_c, one to the collapse) instead of
+        integrating them; ``False`` integrates them with the DOP853 stepper (validation).
 
     ``stats`` (the solver counters of the run): ``n_steps`` accepted steps, ``n_rejected``
     rejected attempts (``n_steps + n_rejected ≤ max_steps``), ``n_rhs`` field evaluations,
     ``n_restarts``, ``n_collapses``, ``n_guarded``, ``n_pair_flows`` (1 if the last two
-    points followed their exact flow; each of its one or two stretches counts as a step), ``max_norm_error``, ``wall_seconds`` and
-    ``engine`` (the one that ran: numpy or numba).
+    points followed their exact flow; each of its one or two stretches counts as a step),
+    ``max_norm_error``, ``wall_seconds`` and ``engine`` (the one that ran: numpy or numba).
     """
     beta = _check_positive("beta", beta)
     if model not in MODELS:
