@@ -16,7 +16,8 @@ panel is then far below rounding. The time stays scaled by e^{−β(1−cos D0)}
 plateaus beyond 10³⁰⁸ do not overflow.
 
 A DOP853 stepper crosses such a plateau in ~4.5 steps per e-fold of the gap's speed — about
-β(1 − cos D0) e-folds, 170 steps for the last merge at β = 40 — and this flow in one step.
+β(1 − cos D0) e-folds, 186 steps for the last merge of the benchmark staircase at β = 40 —
+and this flow in two (to θ_c; after a restart of the local time, to the collapse).
 Its dense output is the exact position at any local time (D(t) by safeguarded Newton on t(D)),
 so escape, join and trajectory samples are found by the engine's root finding as for any step.
 """
@@ -193,6 +194,8 @@ class TwoPointFlow:
         return D
 
     def _newton(self, tau: np.ndarray) -> np.ndarray:
+        """D with τ(D) = τ for scaled times 0 < τ < τ(D_stop), all at once (the iteration of
+        :meth:`_newton_one`, the converged ones dropped after each round)."""
         k = np.searchsorted(self._tau_edges, tau, side="right") - 1
         top, tau_top = self._edges[k], self._tau_edges[k]
         lo, hi = self._edges[k + 1].copy(), top.copy()  # τ decreases in D: τ(hi) ≤ τ ≤ τ(lo)
@@ -205,9 +208,9 @@ class TwoPointFlow:
             hi = np.where(r < 0, D, hi)
             D_new = D + r / self._inv_rate(D)  # dτ/dD = −(scaled 1/|Ḋ|)
             inside = (lo < D_new) & (D_new < hi)
-            done = (np.abs(r) <= 2e-16 * tau[act]) | (np.abs(D_new - D) <= 1e-15 * D) | (hi - lo <= 1e-15 * D)
-            out[act[done]] = np.where(inside | (np.abs(r) <= 2e-16 * tau[act]), np.where(
-                np.abs(r) <= 2e-16 * tau[act], D, D_new), D)[done]
+            exact = np.abs(r) <= 2e-16 * tau[act]  # τ(D) = τ to rounding
+            done = exact | (np.abs(D_new - D) <= 1e-15 * D) | (hi - lo <= 1e-15 * D)
+            out[act[done]] = np.where(exact | ~((lo <= D_new) & (D_new <= hi)), D, D_new)[done]
             keep = ~done
             if not keep.any():
                 return out
