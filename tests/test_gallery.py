@@ -291,3 +291,14 @@ def test_figcheck_finds_overlap_and_clip():
     finally:
         plt.close(fig)
     assert pd.__version__  # pandas is a dependency of the helpers
+
+
+def test_panel_note_says_when_uniform_runs_had_no_formation():
+    """Uniform runs whose formation rule held at t = 0 ("sparse") or never ("not_formed") are counted in
+    the panel note, so a count curve without a formation marker is explained on the figure."""
+    runs = pd.DataFrame({"status": ["ok"] * 4 + ["failed"], "censored": [False] * 5,
+                         "formation_status": ["sparse", "sparse", "ok", "not_formed", ""]})
+    note = plots._status_note(runs)
+    assert "2/5 sparse at t=0 (counted from t=0)" in note and "1/5 not formed" in note and "1 failed" in note
+    assert plots._status_note(runs.assign(formation_status="ok").iloc[:4]) == ""
+    assert plots._status_note(runs.drop(columns="formation_status").iloc[:4]) == ""

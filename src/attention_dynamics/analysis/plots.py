@@ -352,6 +352,12 @@ def _status_note(runs_g: pd.DataFrame) -> str:
     if (~ok).any():
         bad = runs_g.loc[~ok, "status"].astype(str).value_counts()
         parts.append(", ".join(f"{v} {k}" for k, v in bad.items()))
+    if "formation_status" in runs_g:  # uniform data: say where the formation rule gave no formation time
+        fs = runs_g.loc[ok, "formation_status"].astype(str)
+        if (fs == "sparse").any():
+            parts.append(f"{int((fs == 'sparse').sum())}/{len(runs_g)} sparse at t=0 (counted from t=0)")
+        if (fs == "not_formed").any():
+            parts.append(f"{int((fs == 'not_formed').sum())}/{len(runs_g)} not formed")
     return "; ".join(parts)
 
 
