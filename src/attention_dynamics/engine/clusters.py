@@ -6,6 +6,7 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 
 __all__ = [
+    "gap_angle",
     "components",
     "single_linkage_labels",
     "circle_components",
@@ -23,6 +24,14 @@ __all__ = [
     "collapse_close_points",
     "weighted_mean_direction",
 ]
+
+
+def gap_angle(a: np.ndarray, b: np.ndarray) -> float:
+    """Angle between unit vectors a and b, accurate for tiny and for near-π angles:
+    2 atan2(‖a − b‖/2, ‖a + b‖/2)."""
+    s = np.linalg.norm(a - b) / 2.0
+    c = np.linalg.norm(a + b) / 2.0
+    return float(2.0 * np.arctan2(s, c))
 
 
 def components(adj: np.ndarray) -> tuple[int, np.ndarray]:

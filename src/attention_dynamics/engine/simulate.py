@@ -48,7 +48,7 @@ import pandas as pd
 from scipy.optimize import brentq
 
 from .clusters import (FORMATION_FRACTION, FORMATION_SAMPLES, FORMATION_TIGHT_ANGLE, components, first_time_on_grid,
-                       is_macroscopic, single_linkage_labels, tight_mass_fraction)
+                       gap_angle, is_macroscopic, single_linkage_labels, tight_mass_fraction)
 from .dynamics import MODELS, energy, resolve_engine, velocity
 from .stepper import new_stepper
 from .twopoint import TwoPointFlow, flow_applies, gap_closing_time
@@ -256,11 +256,6 @@ def _find(root: np.ndarray, a: int) -> int:
     while root[a] != a:
         a = root[a]
     return int(a)
-
-
-def _angle(u: np.ndarray, v: np.ndarray) -> float:
-    """Angle between unit vectors, accurate for tiny angles: 2 asin(‖u − v‖/2)."""
-    return float(2.0 * np.arcsin(min(np.linalg.norm(u - v) / 2.0, 1.0)))
 
 
 def default_record_times(t_max: float, per_decade: int = 8, t_first: float = 1e-2) -> np.ndarray:
@@ -634,9 +629,9 @@ class _Run:
             ma, mb = self.mass0[pa].sum() / self.n_total, self.mass0[pb].sum() / self.n_total
             self.record(dict(kind=kind, time=self.t_off + tm, n_clusters_before=before, n_clusters_after=after,
                              mass_a=max(ma, mb), mass_b=min(ma, mb),
-                             angle_at_merge=_angle(self.centre(pa, xs, self.point_of),
+                             angle_at_merge=gap_angle(self.centre(pa, xs, self.point_of),
                                                    self.centre(pb, xs, self.point_of)),
-                             gap_at_open=_angle(self.centre(pa, snap_x, snap_pt), self.centre(pb, snap_x, snap_pt))),
+                             gap_at_open=gap_angle(self.centre(pa, snap_x, snap_pt), self.centre(pb, snap_x, snap_pt))),
                         xs, lambda: np.array([cm[c] for c in range(count_a) if _find(root, c) == c]))
 
     def record_splits(self, st: _Step, t, labels_lo, count_lo, labels_hi, count_hi):
@@ -658,7 +653,7 @@ class _Run:
             after = self.n_macroscopic(np.array(list(now.values())))
             self.record(dict(kind="split", time=self.t_off + t, n_clusters_before=before, n_clusters_after=after,
                              mass_a=float(cm_hi[a] / self.n_total), mass_b=float(cm_hi[b] / self.n_total),
-                             angle_at_merge=_angle(self.centre(pa, xs, self.point_of),
+                             angle_at_merge=gap_angle(self.centre(pa, xs, self.point_of),
                                                    self.centre(pb, xs, self.point_of)),
                              gap_at_open=float("nan")),
                         xs, lambda cur=tuple(now.values()): np.array(cur))

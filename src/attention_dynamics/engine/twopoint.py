@@ -23,21 +23,17 @@ so escape, join and trajectory samples are found by the engine's root finding as
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..theory.twocluster import two_cluster_scaled_inverse_rate, two_cluster_share
+from .clusters import gap_angle
 
-__all__ = ["TwoPointFlow", "flow_applies", "gap_closing_time"]
+__all__ = ["TwoPointFlow", "flow_applies", "gap_closing_time", "gap_angle"]
 
 _NODES, _WEIGHTS = np.polynomial.legendre.leggauss(20)
 _ANTIPODAL_MARGIN = 1e-6  # nearer to π than this the gap hardly moves: the DOP853 stepper takes it
-
-
-def gap_angle(a: np.ndarray, b: np.ndarray) -> float:
-    """Angle between unit vectors, accurate for tiny and for near-π angles (atan2 of |a×b|-like and ⟨a,b⟩)."""
-    s = np.linalg.norm(a - b) / 2.0
-    c = np.linalg.norm(a + b) / 2.0
-    return float(2.0 * np.arctan2(s, c))
 
 
 def flow_applies(x: np.ndarray, D_stop: float) -> bool:
@@ -53,7 +49,7 @@ def _panels(D0: float, D_stop: float, beta: float) -> np.ndarray:
     edges = [D0]
     D = D0
     while D > D_stop:
-        h = min(1.0 / (1.0 + 2.0 * beta * np.sin(D)), 0.5 * D, 0.5 * (np.pi - D), 0.5)
+        h = min(1.0 / (1.0 + 2.0 * beta * math.sin(D)), 0.5 * D, 0.5 * (math.pi - D), 0.5)
         D = max(D - h, D_stop)
         if D - D_stop < 1e-3 * h:
             D = D_stop
@@ -84,7 +80,8 @@ class TwoPointFlow:
     """The exact two-point flow from y0 (two rows of length d, flattened), as a one-step stepper.
 
     ``step()`` goes in one step to the first of ``t_bound`` (status "finished") and the local time
-    at which the gap reaches ``D_stop`` (status stays "running": the engine collapses the pair);
+    at which the gap reaches ``D_stop`` (status stays "running": the engine collapses the pair and
+    restarts);
     with ``D_pause`` (D_stop < D_pause < D0, the join angle θ_c(1 + 10⁻⁹)) the first step ends
     where the gap reaches it: the clusters are the same all along that step (cheap samples). The
     engine restarts its local time there and follows the pair with a new flow, so the join is
@@ -123,11 +120,11 @@ class TwoPointFlow:
         with np.errstate(over="ignore"):
             self.t_stop = float(self._tau_edges[-1] * np.exp(self.scale))  # inf beyond float range
         self.t_bound = float(t_bound)
-        self._pauses = []
+        # where the step ends (unless t_bound comes first): the pause, or the collapse
+        self._t_end, self._D_end = self.t_stop, self.D_stop
         if D_pause is not None and D_stop < D_pause < self.D0 * (1.0 - 1e-12):  # not again right after a pause
             with np.errstate(over="ignore"):
-                self._pauses.append((float(self.tau_of_gap(D_pause) * np.exp(self.scale)), float(D_pause)))
-        self._pauses.append((self.t_stop, self.D_stop))
+                self._t_end, self._D_end = float(self.tau_of_gap(D_pause) * np.exp(self.scale)), float(D_pause)
         self.t_old = None
         self.t = 0.0
         self.y = x.ravel().copy()
@@ -164,7 +161,9 @@ class TwoPointFlow:
         with np.errstate(under="ignore"):
             tau = t * np.exp(-self.scale)
         if tau.ndim == 0:  # one time (root finding): the scalar iteration, without array bookkeeping
-            return self.D0 if tau <= 0.0 else self.D_stop if tau >= self._tau_edges[-1] else self._newton_one(float(tau))
+            if tau <= 0.0:
+                return self.D0
+            return self.D_stop if tau >= self._tau_edges[-1] else self._newton_one(float(tau))
         D = np.where(tau <= 0.0, self.D0, self.D_stop)
         todo = np.flatnonzero((tau > 0.0) & (tau < self._tau_edges[-1]))
         if todo.size:
@@ -232,22 +231,21 @@ class TwoPointFlow:
 
     # ----- stepper interface ----------------------------------------------------------------
     def step(self):
-        """One step: to t_bound or to the next pause (the gap D_pause, then D_stop), whichever comes first."""
-        if self.status != self.RUNNING:
-            raise RuntimeError("Attempt to step on a failed or finished solver.")
+        """The step: to t_bound or to the pause (or, without one, the gap D_stop), whichever comes first.
+        The engine restarts after it (:meth:`.simulate._Run.restart`): a flow takes one step."""
+        if self.status != self.RUNNING or self.t_old is not None:
+            raise RuntimeError("Attempt to step on a finished solver (a pair flow takes one step).")
         if self._check is not None:
             self._check()
-        self.n_attempts += 1
-        self.n_accepted += 1
+        self.n_attempts = self.n_accepted = 1
         self.t_old = self.t
-        t_next, D_next = self._pauses.pop(0) if self._pauses else (np.inf, self.D_stop)
-        if t_next >= self.t_bound:
+        if self._t_end >= self.t_bound:
             self.t = self.t_bound
             self.status = self.FINISHED
             self.y = self.positions(self.gap_at(self.t)).ravel()
         else:
-            self.t = t_next
-            self.y = self.positions(D_next).ravel()
+            self.t = self._t_end
+            self.y = self.positions(self._D_end).ravel()
         self.step_size = self.next_step = self.t - self.t_old
         return None
 
