@@ -302,3 +302,21 @@ def test_panel_note_says_when_uniform_runs_had_no_formation():
     assert "2/5 sparse at t=0 (counted from t=0)" in note and "1/5 not formed" in note and "1 failed" in note
     assert plots._status_note(runs.assign(formation_status="ok").iloc[:4]) == ""
     assert plots._status_note(runs.drop(columns="formation_status").iloc[:4]) == ""
+
+
+def test_one_beta_times_axis_is_labelled_by_the_beta(gallery):
+    """One β: the times panel has one x tick, the β itself — not matplotlib's offset axis (±0.004, '+1e1')."""
+    folders, _ = gallery
+    tables, sweep, max_panels, n_betas = folders["one_beta"]
+    figs = plots.figures("times", str(tables), sweep, max_panels=max_panels, n_betas=n_betas)
+    try:
+        axes = [ax for f in figs for ax in f.axes if ax.get_xlabel() == "β"]
+        assert axes
+        for ax in axes:
+            f = ax.figure
+            f.canvas.draw()
+            assert [t.get_text() for t in ax.get_xticklabels()] == ["10"]
+            assert ax.xaxis.get_offset_text().get_text() == ""
+    finally:
+        for f in figs:
+            plt.close(f)

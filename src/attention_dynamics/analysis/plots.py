@@ -793,6 +793,9 @@ def _times_panel(ax, members, fam_runs, fam_fits, nscale, used: set) -> bool:
         ax.set_yscale("log")
         lo, hi = ax.get_ylim()
         _log_ticks(ax.yaxis, lo, hi)
+        if np.isfinite(bmin) and bmax == bmin:  # one β: a tick at it, not an offset axis of ±0.004
+            ax.set_xlim(bmin - 0.5, bmin + 0.5)
+            ax.set_xticks([bmin], [f"{bmin:g}"])
         ax.set_xlabel("β", fontsize=8)
         ax.set_ylabel("time", fontsize=8)
     return drew
